@@ -1,0 +1,309 @@
+"""Still-image files through OpenImageIO: EXR, DPX, TIFF, PNG, JPEG.
+
+Reading returns the *display window* as ``H x W x C`` float32 (8/16-bit files
+scaled to [0,1], EXR/DPX values as stored, so scene-linear plates keep values
+above 1.0). A data window smaller than the display window is placed inside it
+with zeros around; a larger one (overscan) is cropped to it. Channels are chosen
+by name (``R,G,B``) or by layer (``fg`` -> ``fg.R, fg.G, fg.B``) across all parts
+of a multi-part EXR. Writing is atomic (:mod:`vfxmatte.io.atomic`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vfxmatte.errors import ConfigError, InputError, closest_hint
+from vfxmatte.io.atomic import atomic_path
+from vfxmatte.io.frame import Frame
+
+__all__ = [
+    "CARRIED_METADATA",
+    "EXR_COMPRESSIONS",
+    "read_image",
+    "resolve_channels",
+    "write_image",
+]
+
+log = logging.getLogger(__name__)
+
+#: Attributes read from an input and written to the outputs derived from it.
+CARRIED_METADATA = (
+    "framesPerSecond",
+    "smpte:TimeCode",
+    "smpte:KeyCode",
+    "PixelAspectRatio",
+    "oiio:ColorSpace",
+    "chromaticities",
+    "owner",
+    "comments",
+    "capDate",
+    "ImageDescription",
+    "Copyright",
+    "Artist",
+)
+EXR_COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
+_DTYPES = {"half": "half", "float": "float", "uint8": "uint8", "uint16": "uint16"}
+_CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3}
+
+
+def _oiio() -> Any:
+    import OpenImageIO as oiio
+
+    return oiio
+
+
+def _channel_sort_key(name: str) -> tuple[int, str]:
+    return (_CHANNEL_ORDER.get(name.rsplit(".", 1)[-1], 4), name)
+
+
+def resolve_channels(
+    available: Sequence[str], wanted: str | Sequence[str] | None, *, path: str = ""
+) -> list[str]:
+    """Turn a channel request into channel names present in ``available``.
+
+    ``wanted`` is ``None`` (all channels), a comma list ``"R,G,B"``, a sequence of
+    names, or a layer name ``"fg"`` meaning every ``fg.*`` channel (R, G, B, A
+    first). A request ``"RGB"``/``"RGBA"`` means those single channels.
+
+    Raises:
+        InputError: naming the unknown channel, the file and the channels it has.
+    """
+    if wanted is None:
+        return list(available)
+    if isinstance(wanted, str):
+        if wanted in ("RGB", "RGBA"):
+            names = list(wanted)
+        elif "," in wanted or wanted in available:
+            names = [c.strip() for c in wanted.split(",") if c.strip()]
+        else:
+            layer = [c for c in available if c.startswith(wanted + ".")]
+            if layer:
+                return sorted(layer, key=_channel_sort_key)
+            names = [wanted]
+    else:
+        names = list(wanted)
+    for name in names:
+        if name not in available:
+            raise InputError(
+                f"'{path}' has no channel '{name}'; it has: {', '.join(available)}."
+                + closest_hint(name, available)
+            )
+    return names
+
+
+def _read_metadata(spec: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for attr in spec.extra_attribs:
+        if attr.name in CARRIED_METADATA:
+            meta[attr.name] = attr.value
+    return meta
+
+
+def _open_error(path: str, detail: str) -> InputError:
+    detail = " ".join(detail.split()) or "unknown error"
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    return InputError(
+        f"Cannot read the image '{path}' ({detail}); the file may be truncated or not an "
+        "image: re-render or re-copy it."
+    )
+
+
+def _find_part(inp: Any, path: str, channels: str | Sequence[str] | None) -> tuple[Any, list[str]]:
+    """Seek ``inp`` to the first part that holds every requested channel."""
+    all_names: list[str] = []
+    first_error: InputError | None = None
+    part = 0
+    while inp.seek_subimage(part, 0):
+        spec = inp.spec()
+        names = list(spec.channelnames)
+        all_names.extend(n for n in names if n not in all_names)
+        try:
+            return spec, resolve_channels(names, channels, path=path)
+        except InputError as exc:
+            first_error = first_error or exc
+        part += 1
+    if part > 1:
+        # Report against the union of all parts, not just the first one.
+        resolve_channels(all_names, channels, path=path)
+    raise first_error or _open_error(path, "no image data")
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    channels: str | Sequence[str] | None = None,
+    *,
+    number: int = 0,
+    nonfinite: str = "error",
+) -> Frame:
+    """Read one image file into a :class:`~vfxmatte.io.frame.Frame`.
+
+    Args:
+        path: the file (any format OpenImageIO reads).
+        channels: see :func:`resolve_channels`.
+        number: the frame number to record in the result.
+        nonfinite: what to do with NaN/inf pixels: ``"error"`` (raise),
+            ``"zero"`` (replace with 0 and log a warning) or ``"keep"``.
+
+    Returns:
+        Frame with ``pixels`` ``H x W x C`` float32 over the display window.
+
+    Raises:
+        InputError: missing, unreadable or truncated file; unknown channel;
+            NaN/inf pixels with ``nonfinite="error"``.
+    """
+    path = os.fspath(path)
+    if nonfinite not in ("error", "zero", "keep"):
+        raise ConfigError(f"nonfinite must be error, zero or keep, got {nonfinite!r}.")
+    if not os.path.isfile(path):
+        raise InputError(f"The image '{path}' (frame {number}) does not exist.")
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise _open_error(path, oiio.geterror())
+    try:
+        spec, names = _find_part(inp, path, channels)
+        data = inp.read_image(inp.current_subimage(), 0, 0, spec.nchannels, "float")
+        if data is None or inp.has_error:
+            raise _open_error(path, inp.geterror())
+    finally:
+        inp.close()
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    index = [list(spec.channelnames).index(n) for n in names]
+    data = data[:, :, index]
+    pixels = _to_display_window(data, spec)
+    pixels = _check_finite(pixels, path, number, nonfinite)
+    meta = _read_metadata(spec)
+    meta["vfxmatte:source"] = path
+    return Frame(number=number, pixels=pixels, channels=tuple(names), metadata=meta, path=path)
+
+
+def _to_display_window(data: np.ndarray, spec: Any) -> np.ndarray:
+    """Place the data window ``data`` into the display window, zero outside."""
+    if (spec.x, spec.y, spec.width, spec.height) == (
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height
+    ):
+        return np.ascontiguousarray(data)
+    out = np.zeros((spec.full_height, spec.full_width, data.shape[2]), np.float32)
+    # Overlap of the data window with the display window, in display coordinates.
+    x0, y0 = max(spec.x, spec.full_x), max(spec.y, spec.full_y)
+    x1 = min(spec.x + spec.width, spec.full_x + spec.full_width)
+    y1 = min(spec.y + spec.height, spec.full_y + spec.full_height)
+    if x1 > x0 and y1 > y0:
+        out[y0 - spec.full_y : y1 - spec.full_y, x0 - spec.full_x : x1 - spec.full_x] = data[
+            y0 - spec.y : y1 - spec.y, x0 - spec.x : x1 - spec.x
+        ]
+    return out
+
+
+def _check_finite(pixels: np.ndarray, path: str, number: int, policy: str) -> np.ndarray:
+    if policy == "keep":
+        return pixels
+    bad = ~np.isfinite(pixels)
+    if not bad.any():
+        return pixels
+    count = int(bad.any(axis=2).sum())
+    y, x = np.argwhere(bad.any(axis=2))[0]
+    if policy == "error":
+        raise InputError(
+            f"Frame {number} ('{path}') has {count} pixel(s) with NaN or infinite values "
+            f"(first at x={x}, y={y}); fix the plate, or pass --nonfinite zero to replace "
+            "them with 0."
+        )
+    log.warning("Frame %d (%s): replaced %d NaN/inf pixel(s) with 0.", number, path, count)
+    return np.where(bad, np.float32(0), pixels)
+
+
+def _set_metadata(spec: Any, metadata: Mapping[str, Any]) -> None:
+    oiio = _oiio()
+    for name, value in metadata.items():
+        if name.startswith("vfxmatte:") or value is None:
+            continue
+        if name == "framesPerSecond":
+            spec.attribute(name, oiio.TypeDesc("rational"), tuple(int(v) for v in value))
+        elif name == "smpte:TimeCode":
+            spec.attribute(name, oiio.TypeTimeCode, tuple(int(v) for v in value))
+        elif name == "smpte:KeyCode":
+            spec.attribute(name, oiio.TypeKeyCode, tuple(int(v) for v in value))
+        elif name == "chromaticities":
+            spec.attribute(name, oiio.TypeDesc("float[8]"), tuple(float(v) for v in value))
+        elif isinstance(value, (str, int, float)):
+            spec.attribute(name, value)
+        else:
+            log.debug("Not writing metadata %s of type %s.", name, type(value).__name__)
+
+
+def _check_compression(path: str, compression: str) -> str:
+    if not path.lower().endswith(".exr"):
+        return compression
+    kind = compression.split(":", 1)[0]
+    if kind not in EXR_COMPRESSIONS:
+        raise ConfigError(
+            f"Unknown EXR compression '{compression}'; valid: {', '.join(EXR_COMPRESSIONS)}."
+            + closest_hint(kind, EXR_COMPRESSIONS)
+        )
+    return compression
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    channels: Sequence[str],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    dtype: str = "half",
+    compression: str = "zip",
+) -> None:
+    """Write ``pixels`` (``H x W x C`` float32) to ``path`` atomically.
+
+    Args:
+        channels: ``C`` names; EXR layers as ``layer.R``; ``A`` marks alpha.
+        metadata: attributes to write (e.g. those carried from the plate).
+        dtype: ``half`` (EXR default), ``float``, ``uint8`` or ``uint16``
+            (8/16-bit files take values in [0,1]; they are clamped).
+        compression: EXR ``zip``, ``piz``, ``dwaa`` (``dwaa:45`` sets the level)
+            ... or a TIFF compression (``zip``, ``lzw``); ignored for PNG/JPEG.
+
+    Raises:
+        InputError: wrong array shape/dtype or a channel count mismatch.
+        ConfigError: unknown dtype or compression.
+    """
+    path = os.fspath(path)
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] != len(channels):
+        raise InputError(
+            f"Cannot write '{path}': expected an H x W x {len(channels)} array for channels "
+            f"{', '.join(channels)}, got shape {pixels.shape}."
+        )
+    if dtype not in _DTYPES:
+        raise ConfigError(
+            f"Unknown pixel type '{dtype}'; valid: {', '.join(_DTYPES)}."
+            + closest_hint(dtype, _DTYPES)
+        )
+    compression = _check_compression(path, compression)
+    oiio = _oiio()
+    height, width, nch = pixels.shape
+    spec = oiio.ImageSpec(width, height, nch, _DTYPES[dtype])
+    spec.channelnames = tuple(channels)
+    if "A" in channels:
+        spec.alpha_channel = list(channels).index("A")
+    if path.lower().endswith((".exr", ".tif", ".tiff")):
+        spec.attribute("compression", compression)
+    _set_metadata(spec, metadata or {})
+    data = np.ascontiguousarray(pixels, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None:
+            raise ConfigError(f"Cannot write '{path}': {oiio.geterror() or 'unknown format'}.")
+        ok = out.open(str(tmp), spec) and out.write_image(data)
+        error = out.geterror()
+        out.close()
+        if not ok:
+            raise InputError(f"Writing '{path}' failed: {error or oiio.geterror()}.")
