@@ -15,7 +15,16 @@ from typing import Any
 
 from vfxmatte.errors import ConfigError, closest_hint
 
-__all__ = ["ParamSpec", "param", "param_specs", "validate_value"]
+__all__ = [
+    "ParamSpec",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "param",
+    "param_specs",
+    "validate_value",
+]
 
 
 @dataclass(frozen=True)
@@ -124,3 +133,92 @@ def validate_value(spec: ParamSpec, value: Any, *, where: str = "") -> Any:
             f"Option '{label}' got {value!r}; it must lie in [{spec.min}, {spec.max}]."
         )
     return value
+
+
+def _is_config(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def config_from_dict(config_cls: type, data: dict[str, Any] | None, *, where: str = "") -> Any:
+    """Build ``config_cls`` from a (nested) mapping such as a parsed YAML file.
+
+    Nested dataclass fields take nested mappings. Every value is validated with
+    :func:`validate_value`.
+
+    Raises:
+        ConfigError: for an unknown key (with the closest valid name) or a bad value.
+    """
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"Section '{where or 'top'}' must be a mapping, got {data!r}.")
+    data = dict(data or {})
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(
+                f"Unknown option '{where}{key}'; valid here: {', '.join(fields)}."
+                + closest_hint(key, fields)
+            )
+    default = config_cls()
+    kwargs: dict[str, Any] = {}
+    specs = {s.name: s for s in param_specs(config_cls)}
+    for name, value in data.items():
+        current = getattr(default, name)
+        if _is_config(current):
+            kwargs[name] = config_from_dict(type(current), value, where=f"{where}{name}.")
+        else:
+            kwargs[name] = validate_value(specs[name], value, where=where)
+    return config_cls(**kwargs)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """The (nested) mapping of a config, the inverse of :func:`config_from_dict`."""
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set a.b.c=value`` strings to a nested mapping (YAML-typed values).
+
+    Raises:
+        ConfigError: for an override without ``=``.
+    """
+    import yaml
+
+    out = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--set expects KEY=VALUE (e.g. matte.backend=classical), got {item!r}."
+            )
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def load_config(
+    config_cls: type, path: str | None = None, overrides: Sequence[str] = ()
+) -> Any:
+    """Load ``config_cls`` from a YAML file (optional) plus ``--set`` overrides.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys, bad values.
+    """
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the config file '{path}': {exc.strerror}.") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"The config file '{path}' is not valid YAML: {exc}.") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"The config file '{path}' must hold a mapping of options.")
+    return config_from_dict(config_cls, apply_overrides(data, overrides))

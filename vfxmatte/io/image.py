@@ -24,6 +24,7 @@ from vfxmatte.io.frame import Frame
 __all__ = [
     "CARRIED_METADATA",
     "EXR_COMPRESSIONS",
+    "probe_image",
     "read_image",
     "resolve_channels",
     "write_image",
@@ -307,3 +308,27 @@ def write_image(
         out.close()
         if not ok:
             raise InputError(f"Writing '{path}' failed: {error or oiio.geterror()}.")
+
+
+def probe_image(
+    path: str | os.PathLike[str], channels: str | Sequence[str] | None = None
+) -> Frame:
+    """Size, channels and metadata of an image without reading its pixels.
+
+    Returns a :class:`Frame` whose ``pixels`` is a zero-strided ``H x W x C`` view
+    (no memory), so ``.width``/``.height``/``.channels``/``.metadata`` work.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"The image '{path}' does not exist.")
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise _open_error(path, oiio.geterror())
+    try:
+        spec, names = _find_part(inp, path, channels)
+    finally:
+        inp.close()
+    shape = (spec.full_height, spec.full_width, len(names))
+    pixels = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, (0, 0, 0))
+    return Frame(0, pixels, tuple(names), _read_metadata(spec), path)

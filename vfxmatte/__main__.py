@@ -1,0 +1,5 @@
+import sys
+
+from vfxmatte.cli import main
+
+sys.exit(main())

@@ -1,0 +1,31 @@
+"""Subcommands whose stages have not landed yet: they say so and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vfxmatte.errors import BackendUnavailableError
+
+# Subcommand -> what it will do; removed from here as each lands.
+PENDING = {
+    "matte": "matte a plate from a first-frame mask (engine)",
+    "propagate": "propagate keyframe masks through a shot and write guidance masks",
+    "panoptic": "soft layers for every segment of a label map",
+    "train": "train the matting networks from a YAML config",
+    "eval": "compare predicted mattes with ground truth",
+    "export": "export networks to TorchScript/ONNX and Nuke's Cattery",
+}
+
+
+def register(sub: Any) -> None:
+    for name, what in PENDING.items():
+        parser = sub.add_parser(name, help=f"{what} (not available in this version)")
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        parser.set_defaults(run=_not_yet)
+
+
+def _not_yet(args: argparse.Namespace) -> int:
+    raise BackendUnavailableError(
+        f"'vfxmatte {args.command}' ({PENDING[args.command]}) is not part of this version yet."
+    )
