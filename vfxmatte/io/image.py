@@ -226,6 +226,9 @@ def _set_metadata(spec: Any, metadata: Mapping[str, Any]) -> None:
         if name.startswith("vfxmatte:") or value is None:
             continue
         if name == "framesPerSecond":
+            if isinstance(value, str):  # "24000/1001" as video readers give it
+                num, _, den = value.partition("/")
+                value = (int(num), int(den or 1))
             spec.attribute(name, oiio.TypeDesc("rational"), tuple(int(v) for v in value))
         elif name == "smpte:TimeCode":
             spec.attribute(name, oiio.TypeTimeCode, tuple(int(v) for v in value))
