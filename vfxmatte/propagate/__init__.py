@@ -1,1 +1,32 @@
-"""propagate stage."""
+"""Propagate stage: keyframe masks -> a guidance mask for every frame.
+
+Backends are classes following :class:`vfxmatte.propagate.base.Propagator`,
+registered by name and imported when used.
+"""
+
+from __future__ import annotations
+
+from vfxmatte.registry import BackendEntry, Registry
+
+PROPAGATE_BACKENDS = Registry(
+    "propagate",
+    [
+        BackendEntry(
+            "flow",
+            "vfxmatte.propagate.flow:FlowPropagator",
+            "dense optical-flow warp of the previous mask + cleanup (weight-free)",
+        ),
+        BackendEntry(
+            "static",
+            "vfxmatte.propagate.static:StaticPropagator",
+            "the keyframe mask on every frame",
+        ),
+        BackendEntry(
+            "given",
+            "vfxmatte.propagate.given:GivenPropagator",
+            "a mask per frame supplied by the user (roto)",
+        ),
+    ],
+)
+
+__all__ = ["PROPAGATE_BACKENDS"]
