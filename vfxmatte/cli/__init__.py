@@ -22,11 +22,12 @@ __all__ = ["build_parser", "main"]
 SUBCOMMANDS = {
     "info": "info",
     "synth": "synth",
-    "matte": "stubs",
+    "demo": "demo",
+    "matte": "matte",
     "propagate": "stubs",
     "panoptic": "stubs",
     "train": "stubs",
-    "eval": "stubs",
+    "eval": "eval",
     "export": "stubs",
 }
 

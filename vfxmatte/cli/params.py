@@ -28,19 +28,25 @@ def _help(spec: ParamSpec) -> str:
 
 
 def add_config_arguments(
-    parser: argparse.ArgumentParser | Any, config_cls: type, prefix: str = ""
+    parser: argparse.ArgumentParser | Any,
+    config_cls: type,
+    prefix: str = "",
+    aliases: dict[str, str] | None = None,
 ) -> None:
     """Add one flag per field of ``config_cls`` (nested dataclasses get ``a.b.`` prefixes).
 
-    Defaults are left ``None`` so that :func:`config_from_args` can tell which
-    flags the user gave and layer them over a YAML config.
+    ``aliases`` maps a dotted field name (``"engine.on_error"``) to extra option
+    strings (``"--on-error"``; several separated by spaces). Defaults are left
+    ``None`` so that :func:`config_from_args` can tell which flags the user gave
+    and layer them over a YAML config.
     """
+    aliases = aliases or {}
     group = parser.add_argument_group(prefix.rstrip(".") or config_cls.__name__)
     defaults = config_cls()
     for spec in param_specs(config_cls):
         current = getattr(defaults, spec.name)
         if dataclasses.is_dataclass(current):
-            add_config_arguments(parser, type(current), f"{prefix}{spec.name}.")
+            add_config_arguments(parser, type(current), f"{prefix}{spec.name}.", aliases)
             continue
         kwargs: dict[str, Any] = {"dest": _dest(prefix, spec.name), "default": None}
         if spec.type is bool:
@@ -50,7 +56,8 @@ def add_config_arguments(
             kwargs["metavar"] = spec.type.__name__.upper() if not spec.choices else None
             if spec.choices:
                 kwargs["choices"] = spec.choices
-        group.add_argument(flag_name(prefix, spec.name), help=_help(spec), **kwargs)
+        extra = aliases.get(f"{prefix}{spec.name}", "").split()
+        group.add_argument(flag_name(prefix, spec.name), *extra, help=_help(spec), **kwargs)
 
 
 def config_from_args(

@@ -9,11 +9,9 @@ from vfxmatte.errors import BackendUnavailableError
 
 # Subcommand -> what it will do; removed from here as each lands.
 PENDING = {
-    "matte": "matte a plate from a first-frame mask (engine)",
     "propagate": "propagate keyframe masks through a shot and write guidance masks",
     "panoptic": "soft layers for every segment of a label map",
     "train": "train the matting networks from a YAML config",
-    "eval": "compare predicted mattes with ground truth",
     "export": "export networks to TorchScript/ONNX and Nuke's Cattery",
 }
 

@@ -1,0 +1,135 @@
+"""The whole job's configuration, one dataclass per stage, mirrored by YAML and CLI.
+
+A YAML file holds the same nesting as :class:`PipelineConfig`::
+
+    plate: plates/shot.####.exr
+    mask: masks/shot_mask.1001.png
+    output: out/shot.####.exr
+    matte:
+      backend: classical
+      classical: {band_fraction: 0.05}
+    output_options: {kinds: "rgba,alpha", preview: checker}
+
+and ``--set matte.classical.band_fraction=0.05`` changes one value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vfxmatte.config import param
+from vfxmatte.decontaminate import DECONTAMINATE_BACKENDS
+from vfxmatte.decontaminate.multilevel import MultilevelConfig
+from vfxmatte.engine.outputs import OutputConfig
+from vfxmatte.matte import MATTE_BACKENDS
+from vfxmatte.matte.classical import ClassicalMatteConfig
+from vfxmatte.propagate import PROPAGATE_BACKENDS
+from vfxmatte.propagate.flow import FlowPropagateConfig
+from vfxmatte.refine import REFINE_BACKENDS
+
+__all__ = [
+    "DecontaminateStageConfig",
+    "EngineConfig",
+    "InputConfig",
+    "MatteStageConfig",
+    "PipelineConfig",
+    "PropagateStageConfig",
+    "RefineStageConfig",
+]
+
+
+@dataclass
+class InputConfig:
+    """How the plate and the masks are read."""
+
+    colourspace: str = param(
+        "auto",
+        "Colourspace of the plate: auto (EXR/HDR/float files are lin_rec709, others sRGB), "
+        "or an OCIO name such as ACEScg, lin_rec709, sRGB.",
+    )
+    ocio: str = param("", "Path of an OCIO config to use instead of the built-in one.")
+    channels: str = param("RGB", "Plate channels or layer to read, e.g. R,G,B or beauty.")
+    nonfinite: str = param(
+        "error", "What to do with NaN/inf plate pixels.", choices=("error", "zero")
+    )
+    mask_channel: str = param(
+        "auto", "Mask channel: auto (A if present and not constant, else the first), or a name."
+    )
+    mask_resize: bool = param(False, "Resize masks whose size differs from the plate's.")
+    first_frame: int = param(0, "Frame number of a video file's first frame.")
+
+
+@dataclass
+class PropagateStageConfig:
+    """Guidance for every frame from the keyframe mask(s)."""
+
+    backend: str = param(
+        "flow",
+        "flow: optical-flow propagation; static: the keyframe mask on every frame; "
+        "given: --mask is a mask sequence with a frame for every plate frame.",
+        choices=PROPAGATE_BACKENDS.names(),
+    )
+    flow: FlowPropagateConfig = field(default_factory=FlowPropagateConfig)
+
+
+@dataclass
+class MatteStageConfig:
+    """Guidance + frame -> alpha and confidence."""
+
+    backend: str = param("classical", "Matting backend.", choices=MATTE_BACKENDS.names())
+    classical: ClassicalMatteConfig = field(default_factory=ClassicalMatteConfig)
+
+
+@dataclass
+class RefineStageConfig:
+    """Sparse high-resolution refinement of the uncertain pixels."""
+
+    backend: str = param(
+        "none", "Refinement backend (none: keep the matte stage's alpha).", choices=REFINE_BACKENDS
+    )
+
+
+@dataclass
+class DecontaminateStageConfig:
+    """Straight foreground colour without background spill."""
+
+    backend: str = param(
+        "multilevel",
+        "multilevel: fast multi-level foreground estimation; none: the plate colour as is.",
+        choices=DECONTAMINATE_BACKENDS.names(),
+    )
+    multilevel: MultilevelConfig = field(default_factory=MultilevelConfig)
+
+
+@dataclass
+class EngineConfig:
+    """How the frame loop runs."""
+
+    on_error: str = param(
+        "stop", "On a failing frame: stop, or skip it and list it at the end.",
+        choices=("stop", "skip"),
+    )
+    overwrite: bool = param(False, "Redo frames whose outputs already exist.")
+    progress: bool = param(True, "Show a progress bar on a terminal.")
+
+
+@dataclass
+class PipelineConfig:
+    """Everything one ``vfxmatte matte`` run needs."""
+
+    plate: str = param("", "Plate: a sequence pattern (shot.####.exr), an image or a video.")
+    mask: str = param("", "Keyframe mask image (or, with propagate.backend=given, a pattern).")
+    output: str = param("", "Output pattern, e.g. out/shot.####.exr.")
+    frames: str = param("", "Frame range, e.g. 1001-1100 or 1001-1100x2 (default: all).")
+    key_frame: int = param(-1, "Frame number of --mask (default: the first frame).")
+    keyframes: str = param(
+        "", "More keyframe masks that re-anchor propagation: 'FRAME=PATH;FRAME=PATH'."
+    )
+    guidance_output: str = param("", "Also write the guidance masks to this pattern.")
+    input: InputConfig = field(default_factory=InputConfig)
+    propagate: PropagateStageConfig = field(default_factory=PropagateStageConfig)
+    matte: MatteStageConfig = field(default_factory=MatteStageConfig)
+    refine: RefineStageConfig = field(default_factory=RefineStageConfig)
+    decontaminate: DecontaminateStageConfig = field(default_factory=DecontaminateStageConfig)
+    output_options: OutputConfig = field(default_factory=OutputConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)

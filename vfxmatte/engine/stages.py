@@ -1,0 +1,117 @@
+"""The per-frame stages, built once from the config and applied to one frame at a time.
+
+:class:`Stages` is what a worker holds: the matte, refine and decontaminate
+backends plus the colour conversion at the stage boundary. :meth:`Stages.process`
+is a pure function of one frame and its guidance, so the local loop and a
+distributed executor give the same numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vfxmatte.decontaminate import DECONTAMINATE_BACKENDS
+from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.outputs import FrameResult
+from vfxmatte.engine.timing import StageTimer
+from vfxmatte.errors import ConfigError
+from vfxmatte.io.colour import convert_colourspace, is_linear, resolve_colourspace, to_display
+from vfxmatte.io.frame import Frame
+from vfxmatte.matte import MATTE_BACKENDS
+from vfxmatte.propagate import PROPAGATE_BACKENDS
+
+__all__ = ["ColourContext", "Stages", "make_propagator"]
+
+LINEAR_EXTENSIONS = (".exr", ".hdr", ".pfm", ".sxr")
+WORKING_LINEAR = "lin_rec709"
+
+
+@dataclass(frozen=True)
+class ColourContext:
+    """The plate's colourspace and the linear space the outputs are written in."""
+
+    plate: str
+    linear: str
+    ocio: str | None
+
+    @classmethod
+    def for_plate(cls, config: PipelineConfig, first: Frame) -> ColourContext:
+        ocio = config.input.ocio or None
+        name = config.input.colourspace
+        if name == "auto":
+            tagged = first.metadata.get("oiio:ColorSpace")
+            extension = os.path.splitext(first.path or config.plate)[1].lower()
+            name = WORKING_LINEAR if extension in LINEAR_EXTENSIONS else "sRGB"
+            if isinstance(tagged, str) and tagged:
+                try:
+                    name = resolve_colourspace(tagged, ocio)
+                except ConfigError:
+                    pass  # an unknown tag: keep the guess from the file type
+        plate = resolve_colourspace(name, ocio)
+        linear = plate if is_linear(plate, ocio) else resolve_colourspace(WORKING_LINEAR, ocio)
+        return cls(plate, linear, ocio)
+
+    def display(self, pixels: np.ndarray) -> np.ndarray:
+        """Plate -> display-referred sRGB in [0,1], what models and solvers see."""
+        return to_display(pixels, self.plate, clip=True, ocio_config=self.ocio)
+
+    def linear_plate(self, pixels: np.ndarray) -> np.ndarray:
+        """Plate -> scene-linear (values above 1.0 kept), the colour written out."""
+        if self.plate == self.linear:
+            return pixels
+        return convert_colourspace(pixels, self.plate, self.linear, ocio_config=self.ocio)
+
+
+def _bind(registry: Any, name: str, config: Any) -> Callable[..., Any]:
+    fn = registry.load(name)
+    return functools.partial(fn, config=config)
+
+
+class Stages:
+    """Matte -> refine -> decontaminate for one frame, built once per run."""
+
+    def __init__(self, config: PipelineConfig, colour: ColourContext) -> None:
+        self.config = config
+        self.colour = colour
+        self._matte = _bind(MATTE_BACKENDS, config.matte.backend, config.matte.classical)
+        self._decontaminate = _bind(
+            DECONTAMINATE_BACKENDS, config.decontaminate.backend, config.decontaminate.multilevel
+        )
+        self.timer = StageTimer()
+
+    def process(self, frame: Frame, guidance: np.ndarray, display: np.ndarray) -> FrameResult:
+        """Alpha, straight foreground and confidence of one frame.
+
+        Args:
+            frame: the plate frame (pixels in the plate's colourspace).
+            guidance: ``H x W`` float32 in [0,1].
+            display: ``frame`` converted by :meth:`ColourContext.display`.
+        """
+        with self.timer.stage("matte"):
+            alpha, confidence = self._matte(display, guidance)
+        # refine: backends arrive with the network issue; "none" keeps the matte's alpha.
+        with self.timer.stage("decontaminate"):
+            linear = self.colour.linear_plate(frame.pixels[..., :3])
+            fg = self._decontaminate(linear, alpha)
+        metadata = dict(frame.metadata)
+        metadata["oiio:ColorSpace"] = self.colour.linear
+        return FrameResult(frame.number, alpha, fg, confidence, metadata)
+
+
+def make_propagator(config: PipelineConfig, frames: list[int]) -> Any:
+    """A fresh propagator of the configured backend (one per pass)."""
+    backend = config.propagate.backend
+    cls = PROPAGATE_BACKENDS.load(backend)
+    if backend == "flow":
+        return cls(config.propagate.flow)
+    if backend == "given":
+        return cls(
+            config.mask, frames, channel=config.input.mask_channel, resize=config.input.mask_resize
+        )
+    return cls()
