@@ -9,7 +9,7 @@ from vfxmatte.errors import InputError, MissingFramesError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.mask import read_mask
 from vfxmatte.io.plate import SequencePlate, VideoPlate, open_plate
-from vfxmatte.io.video import write_video
+from vfxmatte.io.video_write import write_video
 
 
 def _sequence(folder, frames, size=(24, 32)) -> str:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from vfxmatte.errors import ConfigError, InputError, MissingFramesError
-from vfxmatte.io.video import VideoInfo, probe_video, read_video, write_video
+from vfxmatte.io.video import VideoInfo, probe_video, read_video
+from vfxmatte.io.video_write import write_video
 
 H, W, N = 48, 64, 30
 TOLERANCE = 3.0 / 255.0  # 8-bit YUV <-> RGB round trip, in [0,1] units
