@@ -1,5 +1,7 @@
 """Frame I/O floor: read and write time per frame, MB/s and peak RSS.
 
+MB/s counts file bytes; Mpx/s counts pixels, which compares formats fairly.
+
 EXR (half; zip and dwaa) and 16-bit PNG at 1080p and 4K UHD, on frames of the
 synthetic shot (a textured scene-linear plate, so compression sees realistic
 content). Each configuration runs in a fresh process so that its peak RSS is its
@@ -39,13 +41,17 @@ def plate_frame(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 
 def measure(args: tuple[str, str, int, str]) -> dict[str, float]:
-    """Write then read ``n`` frames of one configuration; runs in a child process."""
+    """Write then read ``n`` frames of one configuration; runs in a child process.
+
+    The frame is rendered by the parent and loaded here, so the child's peak RSS
+    is that of one frame plus the I/O, not of the renderer.
+    """
     from vfxmatte.io.image import read_image, write_image
 
     fmt, res, n, folder = args
     ext, dtype, compression = FORMATS[fmt]
     width, height = RESOLUTIONS[res]
-    frame = plate_frame(width, height)
+    frame = np.load(Path(folder) / f"{res}.npy")
     if ext == ".png":
         frame = np.clip(frame, 0.0, 1.0)  # display-referred preview
     paths = [Path(folder) / f"bench.{i:04d}{ext}" for i in range(n)]
@@ -68,7 +74,8 @@ def measure(args: tuple[str, str, int, str]) -> dict[str, float]:
         "file_mb": size_mb,
         "read_mb_s": size_mb / t_read,
         "write_mb_s": size_mb / t_write,
-        "pixels_mpx_s_read": width * height / t_read / 1e6,
+        "read_mpx_s": width * height / t_read / 1e6,
+        "write_mpx_s": width * height / t_write / 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -77,6 +84,8 @@ def run(frames_1080: int, frames_4k: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as folder:
+        for res, (width, height) in RESOLUTIONS.items():
+            np.save(Path(folder) / f"{res}.npy", plate_frame(width, height))
         for res in RESOLUTIONS:
             n = frames_1080 if res == "1080p" else frames_4k
             for fmt in FORMATS:
@@ -90,8 +99,9 @@ def run(frames_1080: int, frames_4k: int) -> list[dict[str, object]]:
 def print_row(row: dict[str, object]) -> None:
     print(
         f"{row['resolution']:<7} {row['format']:<14} read {row['read_ms']:7.1f} ms "
-        f"({row['read_mb_s']:6.1f} MB/s)  write {row['write_ms']:7.1f} ms "
-        f"({row['write_mb_s']:6.1f} MB/s)  file {row['file_mb']:5.1f} MB  "
+        f"({row['read_mb_s']:5.1f} MB/s, {row['read_mpx_s']:5.1f} Mpx/s)  write "
+        f"{row['write_ms']:7.1f} ms ({row['write_mb_s']:5.1f} MB/s, {row['write_mpx_s']:5.1f} "
+        f"Mpx/s)  file {row['file_mb']:5.1f} MB  "
         f"peak RSS {row['peak_rss_mb']:6.0f} MB",
         flush=True,
     )
