@@ -20,6 +20,7 @@ import numpy as np
 from vfxmatte.errors import ConfigError, InputError, closest_hint
 from vfxmatte.io.atomic import atomic_path
 from vfxmatte.io.frame import Frame
+from vfxmatte.io.timecode import pack_timecode, parse_timecode
 
 __all__ = [
     "CARRIED_METADATA",
@@ -231,6 +232,8 @@ def _set_metadata(spec: Any, metadata: Mapping[str, Any]) -> None:
                 value = (int(num), int(den or 1))
             spec.attribute(name, oiio.TypeDesc("rational"), tuple(int(v) for v in value))
         elif name == "smpte:TimeCode":
+            if isinstance(value, str):  # "01:00:00:00" as video readers give it
+                value = pack_timecode(*parse_timecode(value))
             spec.attribute(name, oiio.TypeTimeCode, tuple(int(v) for v in value))
         elif name == "smpte:KeyCode":
             spec.attribute(name, oiio.TypeKeyCode, tuple(int(v) for v in value))

@@ -26,6 +26,7 @@ import numpy as np
 
 from vfxmatte.errors import InputError, MissingFramesError
 from vfxmatte.io.frame import Frame
+from vfxmatte.io.timecode import offset_timecode
 
 __all__ = ["VideoInfo", "probe_video", "read_video"]
 
@@ -145,8 +146,7 @@ def _read_frames(
         "vfxmatte:source": path,
         "oiio:ColorSpace": "sRGB",
     }
-    if info.timecode:
-        metadata["smpte:TimeCode"] = info.timecode
+    timebase = max(1, round(info.fps))  # timecode frames per second (30 for 29.97)
     deep = info.bit_depth > 8
     container = _open_input(path)
     try:
@@ -159,7 +159,10 @@ def _read_frames(
         for index, decoded in indexed:
             pixels = _to_pixels(decoded, deep, as_float)
             count += 1
-            yield Frame(first_frame + index, pixels, _RGB, dict(metadata), path)
+            frame_meta = dict(metadata)
+            if info.timecode:  # the stream's start timecode, advanced to this frame
+                frame_meta["smpte:TimeCode"] = offset_timecode(info.timecode, index, timebase)
+            yield Frame(first_frame + index, pixels, _RGB, frame_meta, path)
     except av.FFmpegError as exc:
         raise _unreadable(path, exc) from exc
     finally:

@@ -32,6 +32,7 @@ from vfxmatte.errors import ConfigError, InputError
 from vfxmatte.io.atomic import atomic_path
 from vfxmatte.io.colour import linear_to_srgb
 from vfxmatte.io.image import write_image
+from vfxmatte.io.timecode import pack_timecode
 from vfxmatte.synth.render import background_texture, build_objects, object_box, render_object
 
 __all__ = [
@@ -312,13 +313,7 @@ def smpte_timecode(number: int, fps: int = FPS) -> tuple[int, int]:
         bit layout of ``Imf::TimeCode`` (the value of ``smpte:TimeCode``).
     """
     frame, seconds = number % fps, number // fps
-    hours, minutes, secs = (seconds // 3600) % 24, (seconds // 60) % 60, seconds % 60
-
-    def bcd(v: int) -> int:
-        return (v // 10) << 4 | v % 10
-
-    packed = bcd(frame) | bcd(secs) << 8 | bcd(minutes) << 16 | bcd(hours) << 24
-    return packed, 0
+    return pack_timecode((seconds // 3600) % 24, (seconds // 60) % 60, seconds % 60, frame)
 
 
 def _write_png(path: str, pixels: np.ndarray) -> None:
