@@ -10,9 +10,10 @@ of a multi-part EXR. Writing is atomic (:mod:`vfxmatte.io.atomic`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,21 @@ def _open_error(path: str, detail: str) -> InputError:
     )
 
 
+@contextlib.contextmanager
+def _opened(path: str, what: str = "") -> Iterator[Any]:
+    """An open OpenImageIO ``ImageInput`` of ``path``, closed afterwards."""
+    if not os.path.isfile(path):
+        raise InputError(f"The image '{path}'{what} does not exist.")
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise _open_error(path, oiio.geterror())
+    try:
+        yield inp
+    finally:
+        inp.close()
+
+
 def _find_part(inp: Any, path: str, channels: str | Sequence[str] | None) -> tuple[Any, list[str]]:
     """Seek ``inp`` to the first part that holds every requested channel."""
     all_names: list[str] = []
@@ -162,19 +178,11 @@ def read_image(
     path = os.fspath(path)
     if nonfinite not in ("error", "zero", "keep"):
         raise ConfigError(f"nonfinite must be error, zero or keep, got {nonfinite!r}.")
-    if not os.path.isfile(path):
-        raise InputError(f"The image '{path}' (frame {number}) does not exist.")
-    oiio = _oiio()
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise _open_error(path, oiio.geterror())
-    try:
+    with _opened(path, f" (frame {number})") as inp:
         spec, names = _find_part(inp, path, channels)
         data = inp.read_image(inp.current_subimage(), 0, 0, spec.nchannels, "float")
         if data is None or inp.has_error:
             raise _open_error(path, inp.geterror())
-    finally:
-        inp.close()
     data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
     index = [list(spec.channelnames).index(n) for n in names]
     data = data[:, :, index]
@@ -325,16 +333,8 @@ def probe_image(
     (no memory), so ``.width``/``.height``/``.channels``/``.metadata`` work.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"The image '{path}' does not exist.")
-    oiio = _oiio()
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise _open_error(path, oiio.geterror())
-    try:
+    with _opened(path) as inp:
         spec, names = _find_part(inp, path, channels)
-    finally:
-        inp.close()
     shape = (spec.full_height, spec.full_width, len(names))
     pixels = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, (0, 0, 0))
     return Frame(0, pixels, tuple(names), _read_metadata(spec), path)
