@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
 from vfxmatte.errors import BackendUnavailableError, ConfigError, InputError
-from vfxmatte.matte import classical
+from vfxmatte.matte import closed_form
 from vfxmatte.matte.classical import (
     ClassicalMatteConfig,
     confidence_map,
-    estimate_alpha_cf_band,
     matte_classical,
-    matting_laplacian_band,
+    trimap_classical,
 )
-from vfxmatte.matte.trimap import trimap_from_mask
+from vfxmatte.matte.trimap import search_band
 
-# A 4 px soft edge seen through a mask grown by 2 px needs a band of about +-4 px: on these
-# 80 px objects that is band_fraction 0.1 (the default 0.04 suits larger objects).
-BAND = 0.1
-CFG = ClassicalMatteConfig(band_fraction=BAND)
+# The narrow symmetric band of the first version of this stage: the baseline to beat.
+NARROW = ClassicalMatteConfig(trimap="band", band_fraction=0.02, outer_fraction=0.02,
+                              prior_weight=0.0, epsilon=1e-7)
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -56,10 +52,70 @@ def composite(alpha: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-def guidance_from(alpha: np.ndarray, grow: int = 2) -> np.ndarray:
-    """The coarse mask a user would give: alpha > 0.5 dilated by ``grow`` px."""
+def guidance_from(alpha: np.ndarray, grow: int = 2, shift: tuple[int, int] = (0, 0)):
+    """The coarse mask a user would give: alpha > 0.5 dilated by ``grow`` px, then moved."""
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    return cv2.dilate((alpha > 0.5).astype(np.uint8), k).astype(np.float32)
+    mask = cv2.dilate((alpha > 0.5).astype(np.uint8), k)
+    move = np.float32([[1, 0, shift[1]], [0, 1, shift[0]]])
+    h, w = alpha.shape
+    return cv2.warpAffine(mask, move, (w, h), flags=cv2.INTER_NEAREST).astype(np.float32)
+
+
+def veil_hair_scene(shift: tuple[int, int], h: int = 160, w: int = 200, seed: int = 0):
+    """A body with hair above and a translucent veil below, like the demo shot's objects.
+
+    Body: a disk (soft edge) whose rim takes the hair's colour (the roots). Hair: 14
+    anti-aliased strands a quarter of a pixel wide reaching 20-30 px beyond the body.
+    Veil: an ellipse under the body, opacity 0.3 (left) to 0.6 (right), so that the
+    mask ``alpha > 0.5`` covers its right part as if it were solid. Background: two
+    gradients, a rectangle and a pole. All in display-referred RGB.
+
+    Returns:
+        ``(image, guidance, alpha, regions)``; ``regions`` maps names to HxW bool masks.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy, cx, r = 0.45 * h, 0.5 * w, 0.28 * min(h, w)
+    dist = np.hypot(yy - cy, xx - cx)
+    body = smoothstep((r - dist) / 2.0 + 0.5)
+    ellipse = ((xx - cx) / (0.85 * r)) ** 2 + ((yy - cy - 0.85 * r) / (0.4 * r)) ** 2
+    veil = smoothstep((1.0 - ellipse) * 6 + 0.5) * (0.3 + 0.3 * np.clip(
+        (xx - cx + 0.85 * r) / (1.7 * r), 0.0, 1.0))
+    s = 4  # strands drawn 1 px wide at 4x, then box-averaged
+    canvas = np.zeros((h * s, w * s), np.uint8)
+    for k in range(14):
+        a = -np.pi / 2 + (k - 6.5) * 0.11
+        x0, y0 = cx + 0.95 * r * np.cos(a), cy + 0.95 * r * np.sin(a)
+        length = r * (0.45 + 0.25 * rng.random())
+        x1 = x0 + length * np.cos(a + 0.2 * rng.standard_normal())
+        y1 = y0 + length * np.sin(a)
+        cv2.line(canvas, (int(x0 * s), int(y0 * s)), (int(x1 * s), int(y1 * s)), 255, 1,
+                 cv2.LINE_AA)
+    hair = cv2.resize(canvas.astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)
+    solid = np.maximum(body, hair)
+    veil_a = (1.0 - solid) * veil
+    alpha = solid + veil_a
+    hair_colour = np.array([0.35, 0.12, 0.1])
+    rim = np.clip((dist / r - 0.8) / 0.2, 0.0, 1.0)[..., None]
+    skin = np.stack([0.75 + 0.08 * np.sin(xx / 9), 0.35 + 0.05 * np.cos(yy / 7), 0.3 + 0 * xx], -1)
+    skin = (1.0 - rim) * skin + rim * hair_colour
+    solid_colour = (body[..., None] * skin + hair[..., None] * hair_colour) / np.maximum(
+        body + hair, 1e-6)[..., None]
+    bg = np.stack([0.2 + 0.3 * xx / w, 0.45 + 0.15 * np.sin(yy / h * 5), 0.55 - 0.2 * xx / w], -1)
+    bg[int(0.1 * h):int(0.5 * h), int(0.05 * w):int(0.22 * w)] = [0.55, 0.5, 0.2]
+    bg[:, int(0.8 * w):int(0.83 * w)] = [0.1, 0.1, 0.12]
+    img = (solid[..., None] * solid_colour + veil_a[..., None] * np.array([0.8, 0.9, 1.0])
+           + (1.0 - alpha[..., None]) * bg)
+    img += rng.normal(0.0, 0.003, img.shape)
+    guidance = guidance_from(alpha, grow=3, shift=shift)
+    m = guidance > 0.5
+    in_veil = (veil_a > 0.2) & (solid < 0.05)
+    regions = {
+        "veil under the mask": in_veil & m,
+        "hair beyond the mask": (hair > 0.02) & (body < 0.05) & ~m,
+        "edge": ~in_veil & (hair <= 0.02) & (np.abs(m - alpha) > 0.02),
+    }
+    return np.clip(img, 0.0, 1.0).astype(np.float32), guidance, alpha, regions
 
 
 @pytest.fixture(scope="module")
@@ -68,37 +124,84 @@ def scene():
     return composite(alpha), guidance_from(alpha), alpha
 
 
-def sad(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.float64) - b).sum())
+def sad(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
+    err = np.abs(a.astype(np.float64) - b)
+    return float(err.sum() if where is None else err[where].sum())
 
 
 def test_recovers_soft_edge(scene):
     image, guidance, gt = scene
-    alpha, confidence = matte_classical(image, guidance, CFG)
+    alpha, confidence = matte_classical(image, guidance)
     assert alpha.shape == confidence.shape == (120, 160)
     assert alpha.dtype == confidence.dtype == np.float32
     assert 0.0 <= alpha.min() and alpha.max() <= 1.0
     assert 0.0 <= confidence.min() and confidence.max() <= 1.0
-    assert sad(alpha, gt) < 0.5 * sad(guidance, gt), (sad(alpha, gt), sad(guidance, gt))
-    band = trimap_from_mask(guidance, band_fraction=BAND) == 0.5
-    err = np.abs(alpha - gt)[band]
+    assert sad(alpha, gt) < 0.05 * sad(guidance, gt), (sad(alpha, gt), sad(guidance, gt))
+    unknown = trimap_classical(image, guidance) == 0.5
+    err = np.abs(alpha - gt)[unknown]
     assert err.mean() < 0.01 and err.max() < 0.1, (err.mean(), err.max())
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (3, -4)])
+def test_translucent_veil_hair_and_a_misplaced_mask(shift):
+    """The issue's acceptance case in small: the measured ratios were 0.25 / 0.15 overall,
+    veil 0.41 / 0.18, hair 0.79 / 0.80, edge 0.04 / 0.03 (narrow band: 0.59 / 0.85)."""
+    image, guidance, gt, regions = veil_hair_scene(shift)
+    alpha, _ = matte_classical(image, guidance)
+    narrow, _ = matte_classical(image, guidance, NARROW)
+    assert sad(alpha, gt) < 0.4 * sad(guidance, gt)
+    assert sad(alpha, gt) < 0.6 * sad(narrow, gt)
+    ratios = {k: sad(alpha, gt, m) / sad(guidance, gt, m) for k, m in regions.items()}
+    assert ratios["veil under the mask"] < 0.6, ratios
+    assert ratios["hair beyond the mask"] < 0.9, ratios
+    assert ratios["edge"] < 0.1, ratios
+    trimap = trimap_classical(image, guidance)
+    veil = regions["veil under the mask"]
+    assert (trimap[veil] == 1.0).mean() < 0.1, "the veil must not be definite foreground"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_demo_like_frame_with_a_shifted_mask(seed):
+    """A frame of the synthetic shot (hair, veil, motion blur, textured background) at
+    480x270, its mask moved by (2, -3) px: measured ratios 0.47 / 0.35 (narrow band 0.92 /
+    0.88)."""
+    from vfxmatte.io.colour import to_display
+    from vfxmatte.synth import ShotSpec, render_frame
+
+    frame = render_frame(ShotSpec(width=480, height=270, frames=3, seed=seed), 1)
+    image = to_display(frame.image).astype(np.float32)
+    move = np.float32([[1, 0, -3], [0, 1, 2]])
+    guidance = cv2.warpAffine(frame.mask.astype(np.uint8), move, (480, 270),
+                              flags=cv2.INTER_NEAREST).astype(np.float32)
+    alpha, _ = matte_classical(image, guidance)
+    narrow, _ = matte_classical(image, guidance, NARROW)
+    assert sad(alpha, frame.alpha) < 0.6 * sad(guidance, frame.alpha)
+    assert sad(alpha, frame.alpha) < 0.65 * sad(narrow, frame.alpha)
 
 
 def test_known_pixels_are_exact(scene):
     image, guidance, _ = scene
-    alpha, _ = matte_classical(image, guidance, CFG)
-    trimap = trimap_from_mask(guidance, band_fraction=BAND)
+    alpha, _ = matte_classical(image, guidance)
+    trimap = trimap_classical(image, guidance)
     assert (alpha[trimap == 1.0] == 1.0).all()
     assert (alpha[trimap == 0.0] == 0.0).all()
-    assert (trimap == 0.5).sum() > 500
+    assert (trimap == 0.5).sum() > 300
+
+
+def test_band_trimap_keeps_the_whole_search_band_unknown(scene):
+    image, guidance, gt = scene
+    cfg = ClassicalMatteConfig(trimap="band", band_fraction=0.05, outer_fraction=0.1)
+    trimap = trimap_classical(image, guidance, cfg)
+    region = search_band(guidance > 0.5, 4, 8)  # 0.05 and 0.1 of the 84 px box
+    np.testing.assert_array_equal(trimap == 0.5, region.band)
+    alpha, _ = matte_classical(image, guidance, cfg)
+    assert sad(alpha, gt) < 0.5 * sad(guidance, gt)
 
 
 def test_confidence_is_high_off_band_and_low_in_band(scene):
     image, guidance, _ = scene
-    alpha, conf = matte_classical(image, guidance, CFG)
-    trimap = trimap_from_mask(guidance, band_fraction=BAND)
-    band = trimap == 0.5
+    alpha, conf = matte_classical(image, guidance)
+    band = trimap_classical(image, guidance) == 0.5
     assert (conf[band] < 0.5).all() and (conf[~band] > 0.5).all()
     assert conf[0, 0] == 1.0 and conf[60, 80] == 1.0  # far from the band
     undecided = band & (np.abs(alpha - 0.5) < 0.1)
@@ -117,36 +220,37 @@ def test_confidence_formula():
 
 def test_deterministic(scene):
     image, guidance, _ = scene
-    a1, c1 = matte_classical(image, guidance, CFG)
-    a2, c2 = matte_classical(image.copy(), guidance.copy(), CFG)
+    a1, c1 = matte_classical(image, guidance)
+    a2, c2 = matte_classical(image.copy(), guidance.copy())
     assert np.array_equal(a1, a2) and np.array_equal(c1, c2)
 
 
 def test_two_objects_two_crops_and_cost_follows_the_band(monkeypatch):
-    gt = soft_disks(120, 160, [(30, 30, 18), (82, 120, 28)])
+    gt = soft_disks(120, 240, [(40, 40, 18), (80, 190, 28)])
     image, guidance = composite(gt, seed=1), guidance_from(gt)
     sizes = []
+    build = closed_form.matting_laplacian_band
 
     def spy(img, tri, **kw):
-        out = matting_laplacian_band(img, tri, **kw)
+        out = build(img, tri, **kw)
         sizes.append(out[0].shape[0])
         return out
 
-    monkeypatch.setattr(classical, "matting_laplacian_band", spy)
-    alpha, _ = matte_classical(image, guidance, CFG)
-    n_band = int((trimap_from_mask(guidance, band_fraction=BAND) == 0.5).sum())
+    monkeypatch.setattr(closed_form, "matting_laplacian_band", spy)
+    alpha, _ = matte_classical(image, guidance)
+    n_unknown = int((trimap_classical(image, guidance) == 0.5).sum())
     assert len(sizes) == 2, "one system per band region"
-    assert sum(sizes) == n_band, "the systems hold the band's pixels only"
-    assert sad(alpha, gt) < 0.5 * sad(guidance, gt)
+    assert sum(sizes) == n_unknown, "the systems hold the unknown pixels only"
+    assert sad(alpha, gt) < 0.05 * sad(guidance, gt), "the smaller object keeps its core"
 
 
 def test_large_crops_are_solved_at_reduced_resolution(scene):
     image, guidance, gt = scene
-    cfg = ClassicalMatteConfig(band_fraction=BAND, max_crop_pixels=4096)  # ~90x90 -> 64x64
+    cfg = ClassicalMatteConfig(max_crop_pixels=4096)  # ~100x100 -> 64x64
     alpha, _ = matte_classical(image, guidance, cfg)
-    trimap = trimap_from_mask(guidance, band_fraction=BAND)
+    trimap = trimap_classical(image, guidance, cfg)
     assert (alpha[trimap == 1.0] == 1.0).all() and (alpha[trimap == 0.0] == 0.0).all()
-    assert sad(alpha, gt) < 0.5 * sad(guidance, gt)
+    assert sad(alpha, gt) < 0.3 * sad(guidance, gt)
 
 
 def test_empty_and_full_guidance(scene):
@@ -157,74 +261,12 @@ def test_empty_and_full_guidance(scene):
     assert (alpha == 1.0).all() and (conf == 1.0).all()
 
 
-def dense_matting_laplacian(img: np.ndarray, eps: float) -> np.ndarray:
-    """Levin et al. 2008 eq. 12 written out per 3x3 window: an independent dense reference."""
-    h, w, _ = img.shape
-    L = np.zeros((h * w, h * w))
-    for y in range(1, h - 1):
-        for x in range(1, w - 1):
-            idx = [(y + dy) * w + x + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-            win = img.reshape(-1, 3)[idx]
-            d = win - win.mean(axis=0)
-            cov = d.T @ d / 9 + eps / 9 * np.eye(3)
-            L[np.ix_(idx, idx)] += np.eye(9) - (1 + d @ np.linalg.inv(cov) @ d.T) / 9
-    return L
-
-
-def test_laplacian_matches_dense_reference():
-    rng = np.random.default_rng(3)
-    img = rng.random((9, 11, 3))
-    tri = np.zeros((9, 11))
-    tri[:, 6:] = 1.0
-    tri[2:8, 3:8] = 0.5  # touches the frame edge nowhere, both fg and bg around it
-    tri[0, 0] = 0.5  # a corner pixel: covered by one window only
-    A, b, index = matting_laplacian_band(img, tri, epsilon=1e-3)
-    L = dense_matting_laplacian(img, 1e-3)
-    unknown = tri.ravel() == 0.5
-    np.testing.assert_array_equal(index, np.flatnonzero(unknown))
-    np.testing.assert_allclose(A.toarray(), L[unknown][:, unknown], atol=1e-10)
-    b_ref = -L[unknown][:, ~unknown] @ (tri.ravel()[~unknown] == 1.0)
-    np.testing.assert_allclose(b, b_ref, atol=1e-10)
-    assert abs(A - A.T).max() < 1e-12
-
-
-def test_ichol_preconditioner_is_applied_in_the_original_order(monkeypatch):
-    import scipy.sparse.linalg as spla
-
-    rng = np.random.default_rng(4)
-    tri = np.zeros((20, 24))
-    tri[:, 12:] = 1.0
-    tri[:, 9:15] = 0.5
-    A, _, _ = matting_laplacian_band(rng.random((20, 24, 3)), tri)
-
-    def exact_factor(M, **kwargs):  # stands in for pymatting.ichol: an exact inverse
-        return spla.splu(M.tocsc()).solve
-
-    monkeypatch.setattr(classical, "_import_pymatting", lambda: SimpleNamespace(ichol=exact_factor))
-    r = rng.random(A.shape[0])
-    np.testing.assert_allclose(classical._ichol_rcm(A)(r), spla.spsolve(A.tocsc(), r), rtol=1e-8)
-
-
-@pytest.mark.skipif(
-    not os.environ.get("VFXMATTE_TEST_PYMATTING"),
-    reason="importing pymatting JIT-compiles for ~50 s on a cold numba cache; "
-    "set VFXMATTE_TEST_PYMATTING=1 to run",
-)
-def test_ichol_preconditioner_agrees_with_jacobi(scene):
-    pytest.importorskip("pymatting")
-    image, guidance, _ = scene
-    a_jac, _ = matte_classical(image, guidance, CFG)
-    ichol = ClassicalMatteConfig(band_fraction=BAND, preconditioner="ichol")
-    a_ich, _ = matte_classical(image, guidance, ichol)
-    assert np.abs(a_jac - a_ich).max() < 5e-3
-
-
-def test_iteration_cap_warns_and_still_returns(scene):
-    image, guidance, _ = scene
-    with pytest.warns(RuntimeWarning, match="cg_max_iterations"):
-        cfg = ClassicalMatteConfig(band_fraction=BAND, cg_max_iterations=2)
-        alpha, _ = matte_classical(image, guidance, cfg)
-    assert alpha.dtype == np.float32 and 0.0 <= alpha.min() and alpha.max() <= 1.0
+def test_specks_of_a_noisy_mask_do_not_become_foreground(scene):
+    image, guidance, gt = scene
+    noisy = guidance.copy()
+    noisy[10:12, 10:12] = 1.0  # a 4-pixel speck on the background
+    alpha, _ = matte_classical(image, noisy)
+    assert alpha[5:17, 5:17].max() < 0.05
 
 
 def test_shape_mismatch_names_both_shapes(scene):
@@ -250,13 +292,8 @@ def test_bad_images_are_explained(scene):
 def test_scene_linear_values_warn(scene):
     image, guidance, _ = scene
     with pytest.warns(RuntimeWarning, match="display"):
-        alpha, _ = matte_classical(image * 4.0, guidance, CFG)
+        alpha, _ = matte_classical(image * 4.0, guidance)
     assert alpha.max() <= 1.0
-
-
-def test_trimap_without_known_pixels_is_refused():
-    with pytest.raises(InputError, match="known"):
-        estimate_alpha_cf_band(np.zeros((8, 8, 3)), np.full((8, 8), 0.5))
 
 
 def test_missing_optional_dependencies(scene, monkeypatch):
@@ -266,7 +303,7 @@ def test_missing_optional_dependencies(scene, monkeypatch):
         matte_classical(image, guidance, ClassicalMatteConfig(preconditioner="ichol"))
     monkeypatch.setitem(sys.modules, "scipy.sparse", None)
     with pytest.raises(BackendUnavailableError, match=r"vfxmatte\[classical\]"):
-        matte_classical(image, guidance, CFG)
+        matte_classical(image, guidance)
 
 
 def test_config_is_validated():
@@ -276,4 +313,8 @@ def test_config_is_validated():
         ClassicalMatteConfig(min_band=20, max_band=10)
     with pytest.raises(ConfigError, match="epsilon"):
         ClassicalMatteConfig(epsilon=0.0)
+    with pytest.raises(ConfigError, match="certainty"):
+        ClassicalMatteConfig(certainty=0.3)
+    with pytest.raises(ConfigError, match="geodesic, band"):
+        ClassicalMatteConfig(trimap="colour")
     assert ClassicalMatteConfig(min_band="5").min_band == 5  # type: ignore[arg-type]

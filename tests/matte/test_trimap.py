@@ -11,6 +11,8 @@ from vfxmatte.matte.trimap import (
     BandCrop,
     band_bbox,
     band_kernel_size,
+    band_radii,
+    search_band,
     trimap_from_mask,
 )
 
@@ -176,3 +178,50 @@ def test_matches_full_frame_morphology_for_objects_anywhere():
         ref = np.where(cv2.dilate(m8, kernel) > 0, 0.5, 0.0)
         ref[cv2.erode(m8, kernel) > 0] = 1.0
         np.testing.assert_array_equal(tri, ref)
+
+
+# --- search_band -----------------------------------------------------------------------
+
+
+def test_search_band_reaches_inner_inside_and_outer_outside():
+    mask = disk(160, 160, 80, 80, 50) > 0.5
+    sb = search_band(mask, 8, 20)
+    assert not (sb.fg & sb.bg).any() and not (sb.band & (sb.fg | sb.bg)).any()
+    assert (sb.fg | sb.bg | sb.band).all()
+    row = sb.band[80]  # through the centre: the band spans [30-20, 30+8) on the left
+    left = np.flatnonzero(row[:80])
+    assert left[0] == pytest.approx(80 - 50 - 20, abs=1)
+    assert left[-1] == pytest.approx(80 - 50 + 8, abs=1)
+
+
+def test_search_band_matches_morphology_with_disks():
+    mask = np.maximum(disk(120, 150, 60, 50, 30), disk(120, 150, 60, 110, 25)) > 0.5
+    mask[:40, :20] = True  # touches two frame edges
+    for inner, outer in ((3, 5), (9, 14)):
+        sb = search_band(mask, inner, outer)
+        m8 = mask.astype(np.uint8)
+        disk_in = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inner + 1,) * 2)
+        disk_out = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * outer + 1,) * 2)
+        fg_ref = cv2.erode(m8, disk_in).astype(bool)
+        bg_ref = ~cv2.dilate(m8, disk_out).astype(bool)
+        # Distance transform vs digital disk: they differ on a few boundary pixels only.
+        assert (sb.fg != fg_ref).mean() < 0.01 and (sb.bg != bg_ref).mean() < 0.01
+        assert sb.fg[:20, :10].all(), "the mask continues beyond the frame edge"
+
+
+def test_search_band_of_empty_full_and_thin_masks():
+    sb = search_band(np.zeros((20, 30), bool), 4, 6)
+    assert sb.bg.all() and not sb.band.any()
+    sb = search_band(np.ones((20, 30), bool), 4, 6)
+    assert sb.fg.all() and not sb.band.any()
+    thin = np.zeros((40, 40), bool)
+    thin[19:21, 5:35] = True
+    sb = search_band(thin, 5, 5)
+    assert sb.fg.any() and thin[sb.fg].all(), "a thin object keeps its deepest pixels"
+
+
+def test_band_radii_scale_with_the_object_and_are_clipped():
+    mask = disk(200, 200, 100, 100, 80) > 0.5  # bbox short side 161
+    assert band_radii(mask, inner_fraction=0.2, outer_fraction=0.1) == (32, 16)
+    assert band_radii(mask, inner_fraction=0.2, outer_fraction=0.1, max_band=20) == (20, 16)
+    assert band_radii(mask, inner_fraction=0.001, outer_fraction=0.1, min_band=4)[0] == 4

@@ -1,61 +1,64 @@
-"""Weight-free matting: closed-form alpha solved only in the trimap's unknown band.
+"""Weight-free matting: a trimap that follows the image, closed-form alpha in its band.
 
 The classical matte stage turns a frame and a coarse guidance mask into a soft alpha
 and a per-pixel confidence, with no learned weights:
 
-1. a trimap from the guidance whose band width adapts to the object's size
-   (:func:`vfxmatte.matte.trimap.trimap_from_mask`);
+1. a *search band* around the mask's edge, reaching ``band_fraction`` of the
+   object's size inside the mask and ``outer_fraction`` outside
+   (:func:`vfxmatte.matte.trimap.search_band`): wide enough to hold the true edge
+   when the mask is off by several pixels, hair sticking out beyond it, and a
+   translucent veil the mask covers;
 2. the band cut into a few padded crops (:func:`vfxmatte.matte.trimap.band_bbox`);
-3. in each crop, closed-form matting (Levin, Lischinski & Weiss, "A Closed-Form
-   Solution to Natural Image Matting", TPAMI 2008): minimise ``α^T L α`` with the
-   matting Laplacian ``L`` of §3 (eq. 12) and the known trimap pixels as *hard*
-   constraints, i.e. solve ``L_UU α_U = -L_UK α_K`` (the limit λ→∞ of the
-   soft-constrained system of §3.1, eq. 14, as in pymatting's
-   ``estimate_alpha_cf``), so alpha equals the trimap exactly where it is known;
-4. a confidence map from the distance to the band edge and from how decisive the
-   solved alpha is (:func:`confidence_map`).
+3. in each crop, the band's pixels classified from the image
+   (:func:`vfxmatte.matte.geodesic.trimap_geodesic`, ``trimap="geodesic"``): those
+   that no edge separates from the mask's certain inside (or outside) become known
+   foreground (background); mixed pixels (soft edges, hair, translucent regions)
+   stay unknown, with a prior alpha. ``trimap="band"`` keeps the whole band unknown;
+4. closed-form matting (Levin, Lischinski & Weiss, "A Closed-Form Solution to Natural
+   Image Matting", TPAMI 2008) on the unknown pixels with the known ones as *hard*
+   constraints and the prior as a weak data term
+   (:func:`vfxmatte.matte.closed_form.estimate_alpha_cf_band`), so alpha equals the
+   trimap exactly where it is known;
+5. a confidence map from the distance to the unknown region and from how decisive
+   the solved alpha is (:func:`confidence_map`).
 
-**Cost follows the band, not the frame.** No Laplacian is ever built for the frame
-nor even for a whole crop: :func:`matting_laplacian_band` builds only the rows of
-the unknown pixels, from only the 3x3 windows that touch one, so memory and time
-grow with the number of unknown pixels. Outside the crops the work is a few
-vectorised OpenCV passes (threshold, dilate, erode, connected components). Crops
-larger than ``max_crop_pixels`` are solved at reduced resolution and their alpha
-upsampled inside the band only, which bounds the cost on 4K plates.
-
-The solver is a Jacobi-preconditioned conjugate gradient written here with
-element-wise reductions: it never calls BLAS, so it does not oversubscribe the
-CPU when frames are processed in parallel. ``preconditioner="ichol"`` uses
-pymatting's thresholded incomplete Cholesky instead (fewer iterations, costlier
-set-up; numba-compiled on first use).
+**Cost follows the band, not the frame.** The geodesic graph has a node per band
+pixel and the Laplacian a row per unknown pixel; outside the crops the work is a few
+vectorised OpenCV passes. Crops larger than ``max_crop_pixels`` are processed at
+reduced resolution and their alpha upsampled inside the unknown region only, which
+bounds the cost on 4K plates.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from vfxmatte.config import param, param_specs, validate_value
 from vfxmatte.errors import BackendUnavailableError, ConfigError, InputError
+from vfxmatte.matte.closed_form import (
+    INSTALL_HINT,
+    estimate_alpha_cf_band,
+    import_pymatting,
+    matting_laplacian_band,
+)
+from vfxmatte.matte.geodesic import trimap_geodesic
 from vfxmatte.matte.trimap import (
     BAND_MODES,
+    BG,
     FG,
     UNKNOWN,
     band_bbox,
-    band_kernel_size,
-    trimap_from_mask,
+    band_radii,
+    search_band,
 )
-
-if TYPE_CHECKING:
-    import scipy.sparse
 
 __all__ = [
     "ClassicalMatteConfig",
@@ -63,20 +66,35 @@ __all__ = [
     "estimate_alpha_cf_band",
     "matte_classical",
     "matting_laplacian_band",
+    "trimap_classical",
 ]
 
 logger = logging.getLogger(__name__)
 
-_INSTALL_HINT = "pip install 'vfxmatte[classical]'"
 _RANGE_SLACK = 1e-3  # display values this far outside [0, 1] are rounding, not linear light
+TRIMAPS: tuple[str, ...] = ("geodesic", "band")
 
 
 @dataclass
 class ClassicalMatteConfig:
     """Options of the weight-free (classical) matte stage."""
 
+    trimap: str = param(
+        "geodesic",
+        "How the band around the mask's edge becomes a trimap: 'geodesic' classifies its "
+        "pixels from the image's edges (mixed pixels stay unknown); 'band' keeps the whole "
+        "band unknown.",
+        choices=TRIMAPS,
+    )
     band_fraction: float = param(
-        0.04, "Width of the unknown band as a fraction of the object's size.", min=0.001, max=0.5
+        0.2, "How far inside the mask's edge the band reaches, as a fraction of the object's "
+        "size (covers a mask that is too large, or that covers a translucent region).",
+        min=0.001, max=1.0,
+    )
+    outer_fraction: float = param(
+        0.15, "How far outside the mask's edge the band reaches, as a fraction of the "
+        "object's size (covers a mask that is too small, and hair beyond it).",
+        min=0.001, max=1.0,
     )
     band_mode: str = param(
         "bbox",
@@ -84,9 +102,47 @@ class ClassicalMatteConfig:
         "Wild) or diameter of the disk of equal area (SEMat).",
         choices=BAND_MODES,
     )
-    min_band: int = param(3, "Narrowest unknown band, pixels.", min=1, max=1024)
-    max_band: int = param(64, "Widest unknown band, pixels.", min=1, max=1024)
+    min_band: int = param(3, "Shortest reach of the band on either side, pixels.", min=1, max=1024)
+    max_band: int = param(
+        256, "Longest reach of the band on either side, pixels (before any reduction of "
+        "resolution by max_crop_pixels).", min=1, max=1024,
+    )
     threshold: float = param(0.5, "Guidance values above this are foreground.", min=0.0, max=1.0)
+    edge_threshold: float = param(
+        0.004, "Smallest colour step between neighbouring pixels (display units) that counts "
+        "as an edge in the geodesic trimap.", min=0.0, max=1.0,
+    )
+    texture_factor: float = param(
+        3.0, "Colour steps up to this multiple of the band's median step count as texture or "
+        "shading, not as edges, in the geodesic trimap.", min=0.0, max=100.0,
+    )
+    min_edge: float = param(
+        0.03, "A band pixel that less total edge contrast than this separates from one side "
+        "(and less than from the other) is that side's, in the geodesic trimap.",
+        min=0.0, max=10.0,
+    )
+    certainty: float = param(
+        0.85, "Geodesic foreground probability (or its complement) from which a band pixel is "
+        "known rather than unknown; higher leaves more pixels to the solver.",
+        min=0.5, max=1.0,
+    )
+    mask_trust: float = param(
+        0.1, "Geodesic penalty per band reach of distance on the wrong side of the mask's edge: "
+        "how much the mask's position counts against the image's edges.", min=0.0, max=10.0,
+    )
+    length_cost: float = param(
+        0.02, "Geodesic cost of a path as long as the band's mean reach: the farther a pixel "
+        "from one side, the less likely it is that side's.", min=0.0, max=10.0,
+    )
+    unknown_grow: int = param(
+        1, "Dilation of the unknown pixels of the geodesic trimap, pixels.", min=0, max=64
+    )
+    prior_weight: float = param(
+        1e-3, "Weight of the prior alpha as a data term against the matting Laplacian (the "
+        "prior is the mean of the geodesic probability and the mask; the mask alone for "
+        "trimap='band'); decides flat translucent regions. 0: pure closed-form.",
+        min=0.0, max=10.0,
+    )
     solver: str = param(
         "cf", "Alpha solver in the band: 'cf', closed-form matting (Levin et al. 2008).",
         choices=("cf",),
@@ -98,14 +154,14 @@ class ClassicalMatteConfig:
         choices=("jacobi", "ichol"),
     )
     epsilon: float = param(
-        1e-7,
+        1e-5,
         "Regularisation of the colour-line model (epsilon of Levin et al. eq. 12); larger gives "
         "smoother alpha and faster convergence.",
         min=1e-10, max=1.0,
     )
     max_crop_pixels: int = param(
-        1_000_000,
-        "Crops around the band larger than this are solved at reduced resolution.",
+        500_000,
+        "Crops around the band larger than this are processed at reduced resolution.",
         min=4096, max=100_000_000,
     )
     cg_tolerance: float = param(
@@ -144,39 +200,115 @@ def matte_classical(
 
     Returns:
         ``(alpha, confidence)``, both HxW float32 in [0,1]. ``alpha`` is exactly 1 in
-        the trimap's foreground, exactly 0 in its background and solved in the band.
-        ``confidence`` is described in :func:`confidence_map`.
+        the foreground of the trimap that :func:`trimap_classical` returns, exactly 0
+        in its background and solved in its unknown region. ``confidence`` is
+        described in :func:`confidence_map`.
 
     Raises:
         InputError: wrong shapes, dtypes, or NaN/inf values.
         BackendUnavailableError: scipy (or pymatting for ``preconditioner='ichol'``)
             is missing.
     """
+    alpha, confidence, _ = _run(image, guidance, config, solve=True)
+    return alpha, confidence
+
+
+def trimap_classical(
+    image: np.ndarray,
+    guidance: np.ndarray,
+    config: ClassicalMatteConfig | None = None,
+) -> np.ndarray:
+    """The trimap :func:`matte_classical` solves with, without solving.
+
+    Returns:
+        HxW float32 in {0 background, 0.5 unknown, 1 foreground}, at the image's size.
+    """
+    return _run(image, guidance, config, solve=False)[2]
+
+
+def _run(
+    image: Any, guidance: Any, config: ClassicalMatteConfig | None, *, solve: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(alpha, confidence, trimap)`` of the frame; alpha and confidence only if ``solve``."""
     cfg = config if config is not None else ClassicalMatteConfig()
     img, guide = _check_inputs(image, guidance)
     _require(cfg)
     binary = guide > cfg.threshold
-    trimap = trimap_from_mask(
-        guide, band_fraction=cfg.band_fraction, band_mode=cfg.band_mode,
-        min_band=cfg.min_band, max_band=cfg.max_band, threshold=cfg.threshold,
-    )
-    k = band_kernel_size(binary, band_fraction=cfg.band_fraction,
-                         band_mode=cfg.band_mode,
-                         min_band=cfg.min_band, max_band=cfg.max_band)
-    radius = max(1, k // 2)  # half-width of the band
+    inner, outer = band_radii(binary, inner_fraction=cfg.band_fraction,
+                              outer_fraction=cfg.outer_fraction, band_mode=cfg.band_mode,
+                              min_band=cfg.min_band, max_band=cfg.max_band)
+    region = search_band(binary, inner, outer)
+    trimap = region.fg.astype(np.float32)  # outside the crops: certain fg or certain bg
+    trimap[region.band] = UNKNOWN
+    radius = max(1, min(inner, outer) // 2)  # confidence reaches 1 this far from the band
     pad = radius + 2  # >= radius: confidence is exact; >= 2: every band window has constraints
-    alpha = trimap.copy()
-    alpha[trimap == UNKNOWN] = 0.0
-    confidence = np.ones_like(trimap)
+    alpha = region.fg.astype(np.float32)
+    confidence = np.ones_like(alpha)
     for crop in band_bbox(trimap, pad, merge_gap=pad):
         t0 = time.perf_counter()
-        tri_c = trimap[crop.slices]
-        a_c = _solve_crop(img[crop.slices], tri_c, cfg)
-        alpha[crop.slices] = a_c
-        confidence[crop.slices] = confidence_map(a_c, tri_c, radius)
-        logger.debug("classical: crop %s (%d px, %d unknown) solved in %.3f s", crop,
-                     crop.size, int(np.count_nonzero(tri_c == UNKNOWN)), time.perf_counter() - t0)
-    return alpha, confidence
+        a_c, tri_c = _matte_crop(img[crop.slices], binary[crop.slices], inner, outer, cfg, solve)
+        trimap[crop.slices] = tri_c
+        if solve:
+            alpha[crop.slices] = a_c
+            confidence[crop.slices] = confidence_map(a_c, tri_c, radius)
+        logger.debug("classical: crop %s (%d px, %d unknown) in %.3f s", crop, crop.size,
+                     int(np.count_nonzero(tri_c == UNKNOWN)), time.perf_counter() - t0)
+    return alpha, confidence, trimap
+
+
+def _matte_crop(
+    image: np.ndarray, binary: np.ndarray, inner: int, outer: int,
+    cfg: ClassicalMatteConfig, solve: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, trimap)`` of one crop (HxW float32), downscaled first when too large."""
+    h, w = binary.shape
+    if h * w <= cfg.max_crop_pixels:
+        return _matte_full(image, binary, inner, outer, cfg, solve)
+    s = math.sqrt(cfg.max_crop_pixels / (h * w))
+    size = (max(8, round(w * s)), max(8, round(h * s)))  # cv2 order: (width, height)
+    img_lo = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    bin_lo = cv2.resize(binary.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+    logger.debug("classical: crop %dx%d processed at %dx%d", w, h, *size)
+    a_lo, tri_lo = _matte_full(img_lo, bin_lo, max(1, round(inner * s)),
+                               max(1, round(outer * s)), cfg, solve)
+    # A full-resolution pixel stays known only if all the low-resolution pixels it
+    # interpolates agree.
+    fg = cv2.resize((tri_lo == FG).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    bg = cv2.resize((tri_lo == BG).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    trimap = np.full((h, w), UNKNOWN, dtype=np.float32)
+    trimap[fg > 1.0 - 1e-4] = FG
+    trimap[bg > 1.0 - 1e-4] = BG
+    if not solve:
+        return trimap, trimap
+    a = cv2.resize(a_lo, (w, h), interpolation=cv2.INTER_LINEAR)
+    alpha = np.where(trimap == UNKNOWN, np.clip(a, 0.0, 1.0), trimap).astype(np.float32)
+    return alpha, trimap
+
+
+def _matte_full(
+    image: np.ndarray, binary: np.ndarray, inner: int, outer: int,
+    cfg: ClassicalMatteConfig, solve: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, trimap)`` of one crop at its own resolution."""
+    if cfg.trimap == "geodesic":
+        trimap, prior = trimap_geodesic(
+            image, binary, inner=inner, outer=outer, edge_threshold=cfg.edge_threshold,
+            texture_factor=cfg.texture_factor, min_edge=cfg.min_edge, certainty=cfg.certainty,
+            mask_trust=cfg.mask_trust, length_cost=cfg.length_cost, grow=cfg.unknown_grow,
+        )
+    else:
+        region = search_band(binary, inner, outer)
+        trimap = region.fg.astype(np.float32)
+        trimap[region.band] = UNKNOWN
+        prior = binary.astype(np.float32)
+    if not solve:
+        return trimap, trimap
+    alpha = estimate_alpha_cf_band(
+        image, trimap, epsilon=cfg.epsilon, preconditioner=cfg.preconditioner,
+        rtol=cfg.cg_tolerance, max_iterations=cfg.cg_max_iterations,
+        prior=prior, prior_weight=cfg.prior_weight,
+    )
+    return alpha, trimap
 
 
 def _check_inputs(image: Any, guidance: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -217,241 +349,10 @@ def _require(cfg: ClassicalMatteConfig) -> None:
         import scipy.sparse  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailableError(
-            f"The classical matte backend needs scipy; install it with {_INSTALL_HINT}."
+            f"The classical matte backend needs scipy; install it with {INSTALL_HINT}."
         ) from exc
     if cfg.preconditioner == "ichol":
-        _import_pymatting()
-
-
-def _import_pymatting() -> Any:
-    try:
-        import pymatting
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"preconditioner='ichol' of the classical matte backend needs pymatting; install "
-            f"it with {_INSTALL_HINT}, or use preconditioner='jacobi'."
-        ) from exc
-    return pymatting
-
-
-def _solve_crop(image: np.ndarray, trimap: np.ndarray, cfg: ClassicalMatteConfig) -> np.ndarray:
-    """Alpha of one crop (HxW float32), downscaled first when the crop is too large."""
-    h, w = trimap.shape
-    solve = functools.partial(
-        estimate_alpha_cf_band, epsilon=cfg.epsilon, preconditioner=cfg.preconditioner,
-        rtol=cfg.cg_tolerance, max_iterations=cfg.cg_max_iterations,
-    )
-    if h * w <= cfg.max_crop_pixels:
-        return solve(image, trimap)
-    s = math.sqrt(cfg.max_crop_pixels / (h * w))
-    size = (max(8, round(w * s)), max(8, round(h * s)))  # cv2 order: (width, height)
-    img_lo = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    # A low-resolution pixel stays known only if all the pixels it covers agree.
-    fg_lo = cv2.resize((trimap == FG).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    bg_lo = cv2.resize((trimap == 0.0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    tri_lo = np.full(fg_lo.shape, UNKNOWN, dtype=np.float32)
-    tri_lo[fg_lo > 1.0 - 1e-4] = FG
-    tri_lo[bg_lo > 1.0 - 1e-4] = 0.0
-    if (tri_lo == UNKNOWN).all():  # too coarse to keep any constraint: solve at full size
-        return solve(image, trimap)
-    logger.debug("classical: crop %dx%d solved at %dx%d", w, h, *size)
-    a_lo = solve(img_lo, tri_lo)
-    a = cv2.resize(a_lo, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.where(trimap == UNKNOWN, np.clip(a, 0.0, 1.0), trimap).astype(np.float32)
-
-
-def estimate_alpha_cf_band(
-    image: np.ndarray,
-    trimap: np.ndarray,
-    *,
-    epsilon: float = 1e-7,
-    preconditioner: str = "jacobi",
-    rtol: float = 1e-5,
-    max_iterations: int = 5000,
-) -> np.ndarray:
-    """Closed-form alpha (Levin et al. 2008) of one image or crop, solved on the band only.
-
-    Solves ``L_UU α_U = -L_UK α_K`` (known pixels as hard constraints) by
-    preconditioned conjugate gradient.
-
-    Args:
-        image: HxWx3 float RGB, display-referred in [0,1].
-        trimap: HxW float, 0 background, 1 foreground, anything else unknown.
-        epsilon: colour-line regularisation (eq. 12).
-        preconditioner: ``"jacobi"`` or ``"ichol"`` (needs pymatting).
-        rtol: stop when ``|r| <= rtol |b|``.
-        max_iterations: iteration cap; on reaching it a ``RuntimeWarning`` is issued
-            and the current iterate is used.
-
-    Returns:
-        HxW float32 alpha in [0,1], equal to the trimap where it is 0 or 1.
-    """
-    tri = np.asarray(trimap, dtype=np.float64)
-    alpha = tri.astype(np.float32)
-    unknown = (tri != 0.0) & (tri != 1.0)
-    if not unknown.any():
-        return alpha
-    if unknown.all() or min(tri.shape) < 3:
-        raise InputError(
-            f"Closed-form matting needs a trimap of at least 3x3 pixels with some known "
-            f"pixels; got shape {tri.shape} with {int(unknown.sum())} of {unknown.size} "
-            "unknown. The guidance mask must leave some certain foreground or background."
-        )
-    A, b, index = matting_laplacian_band(image, tri, epsilon=epsilon)
-    # Started from zero: a blurred-trimap or a half-resolution warm start was measured
-    # to save no iterations (the slow modes are not the ones a smooth guess fixes).
-    x = _pcg(A, b, np.zeros_like(b), _preconditioner(A, preconditioner), rtol, max_iterations)
-    alpha.ravel()[index] = np.clip(x, 0.0, 1.0)
-    return alpha
-
-
-def matting_laplacian_band(
-    image: np.ndarray, trimap: np.ndarray, *, epsilon: float = 1e-7
-) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray]:
-    """The closed-form system restricted to the unknown pixels (Levin et al. 2008, eq. 12).
-
-    For every 3x3 window ``w`` that touches an unknown pixel, the window's block
-    ``δ_ij - (1 + (I_i-μ)^T (Σ + ε/9 I_3)^-1 (I_j-μ)) / 9`` is added to the rows of its
-    unknown pixels; entries on known columns move to the right-hand side. Equal to
-    ``L[U][:, U]`` and ``-L[U][:, K] α_K`` of ``pymatting.cf_laplacian`` (windows fully
-    inside the image), at a cost proportional to the number of unknown pixels.
-
-    Args:
-        image: HxWx3 float RGB in [0,1] (computed in float64).
-        trimap: HxW float, 0 / 1 known, anything else unknown.
-        epsilon: colour-line regularisation.
-
-    Returns:
-        ``(A, b, index)``: ``A`` the NxN symmetric positive (semi-)definite CSR matrix
-        of the N unknown pixels, ``b`` the float64 right-hand side (N,), and ``index``
-        (N,) the flat (row-major) positions of the unknown pixels.
-    """
-    import scipy.sparse
-
-    img = np.asarray(image, dtype=np.float64)
-    tri = np.asarray(trimap, dtype=np.float64)
-    h, w = tri.shape
-    unknown = (tri != 0.0) & (tri != 1.0)
-    index = np.flatnonzero(unknown)
-    n = index.size
-    # Row number of each pixel in the system; known pixels map to a dummy row ``n``.
-    itype = np.int32 if h * w < 2**31 else np.int64  # halves the index arrays
-    row_of = np.full(h * w, n, dtype=itype)
-    row_of[index] = np.arange(n)
-    V = _accumulate_windows(img, unknown, row_of, n, epsilon)  # (n, 25) stencil values
-    dy, dx = np.mgrid[-2:3, -2:3]
-    # Neighbours across the crop's edge wrap around, but no window holds such a pair: their
-    # stencil value is exactly 0 and they drop out below.
-    nb = np.clip(index[:, None] + (dy * w + dx).ravel(), 0, h * w - 1).astype(itype)
-    col = row_of[nb]
-    b = -(V * (tri.ravel() == 1.0)[nb]).sum(axis=1)
-    keep = (col < n) & (V != 0.0)
-    # Offsets are in raster order, so the columns of each row come out sorted.
-    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
-    A = scipy.sparse.csr_matrix((V[keep], col[keep], indptr), shape=(n, n))
-    return A, b, index
-
-
-_CHUNK = 1 << 14  # windows per batch: bounds the temporaries to about 50 MB
-
-
-def _accumulate_windows(
-    img: np.ndarray, unknown: np.ndarray, row_of: np.ndarray, n: int, epsilon: float
-) -> np.ndarray:
-    """Sum the 9x9 blocks of the windows touching ``unknown`` into an (n, 25) stencil."""
-    h, w, _ = img.shape
-    centres = cv2.dilate(unknown.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    centres[[0, -1], :] = False  # windows must lie inside the image
-    centres[:, [0, -1]] = False
-    cflat = np.flatnonzero(centres)
-    oy, ox = (a.ravel() for a in np.mgrid[-1:2, -1:2])
-    offsets = oy * w + ox
-    # Stencil slot (0..24) of pixel j relative to pixel i, for i, j in a window.
-    slot = (oy[None, :] - oy[:, None] + 2) * 5 + (ox[None, :] - ox[:, None] + 2)
-    colours = img.reshape(-1, 3)
-    V = np.zeros((n + 1) * 25)
-    for start in range(0, cflat.size, _CHUNK):
-        pix = cflat[start:start + _CHUNK, None] + offsets  # (W, 9)
-        c = colours[pix]
-        c -= c.mean(axis=1, keepdims=True)  # (W, 9, 3) centred window colours
-        cov = np.matmul(c.transpose(0, 2, 1), c)
-        cov += epsilon * np.eye(3)
-        cov /= 9.0
-        G = np.matmul(np.matmul(c, np.linalg.inv(cov)), c.transpose(0, 2, 1))
-        G += 1.0
-        G *= -1.0 / 9.0
-        G[:, np.arange(9), np.arange(9)] += 1.0  # (W, 9, 9) window blocks
-        keys = (row_of[pix].astype(np.int64)[:, :, None] * 25 + slot).ravel()
-        lo, hi = int(keys.min()), int(keys.max())
-        V[lo:hi + 1] += np.bincount(keys - lo, weights=G.ravel(), minlength=hi - lo + 1)
-    return V[: n * 25].reshape(n, 25)
-
-
-def _preconditioner(A: scipy.sparse.csr_matrix, kind: str) -> Any:
-    if kind == "ichol":
-        return _ichol_rcm(A)
-    if kind != "jacobi":
-        raise ConfigError(f"preconditioner got {kind!r}; valid choices: jacobi, ichol.")
-    inv_diag = 1.0 / A.diagonal()
-    return lambda r: r * inv_diag
-
-
-def _ichol_rcm(A: scipy.sparse.csr_matrix) -> Any:
-    """pymatting's incomplete Cholesky of ``A`` in reverse Cuthill-McKee order.
-
-    A band is long and thin: in raster order its matrix has a bandwidth of about a
-    crop row and the factor fills in; reordered along the band, the fill and the
-    factorisation time drop by half or more.
-    """
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
-
-    pymatting = _import_pymatting()
-    perm = reverse_cuthill_mckee(A, symmetric_mode=True)
-    factor = pymatting.ichol(A[perm][:, perm].tocsc(), discard_threshold=1e-3,
-                             max_nnz=max(20 * A.nnz, 1 << 20))
-    inverse = np.empty_like(perm)
-    inverse[perm] = np.arange(perm.size)
-    return lambda r: factor(r[perm])[inverse]
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # einsum's own loop, not BLAS: no thread pool to oversubscribe.
-    return float(np.einsum("i,i->", a, b))
-
-
-def _pcg(A: Any, b: np.ndarray, x0: np.ndarray, M: Any, rtol: float, maxiter: int) -> np.ndarray:
-    """Preconditioned conjugate gradient (Hestenes & Stiefel 1952) for SPD ``A``."""
-    norm_b = math.sqrt(_dot(b, b))
-    if norm_b == 0.0:  # no foreground constraint reaches these pixels: alpha = 0
-        return np.zeros_like(b)
-    x = x0.astype(np.float64, copy=True)
-    r = b - A @ x
-    stop = rtol * norm_b
-    if math.sqrt(_dot(r, r)) <= stop:
-        return x
-    z = M(r)
-    p = z.copy()
-    rz = _dot(r, z)
-    for it in range(1, maxiter + 1):
-        Ap = A @ p
-        step = rz / _dot(p, Ap)
-        x += step * p
-        r -= step * Ap
-        if math.sqrt(_dot(r, r)) <= stop:
-            logger.debug("classical: CG converged in %d iterations (n=%d)", it, b.size)
-            return x
-        z = M(r)
-        rz_new = _dot(r, z)
-        p *= rz_new / rz
-        p += z
-        rz = rz_new
-    warnings.warn(
-        f"Closed-form matting stopped after {maxiter} conjugate-gradient iterations at relative "
-        f"residual {math.sqrt(_dot(r, r)) / norm_b:.1e} (target {rtol:.0e}); "
-        "alpha may be slightly off. Raise cg_max_iterations or epsilon.",
-        RuntimeWarning, stacklevel=3,
-    )
-    return x
+        import_pymatting()
 
 
 def confidence_map(alpha: np.ndarray, trimap: np.ndarray, band_radius: int) -> np.ndarray:
@@ -496,4 +397,3 @@ def confidence_map(alpha: np.ndarray, trimap: np.ndarray, band_radius: int) -> n
     else:
         conf[unknown] = 0.0
     return conf.astype(np.float32)
-

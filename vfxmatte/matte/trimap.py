@@ -1,10 +1,14 @@
-"""Trimaps from coarse masks, and the crops around their unknown band.
+"""Trimaps from coarse masks, the search band around their edge, and its crops.
 
 The classical matte stage (:mod:`vfxmatte.matte.classical`) solves for alpha only in
 the *unknown band* of a trimap: the strip around the mask's edge where the mask is
-not trusted. This module builds that trimap from a guidance mask and cuts the band
-into a few rectangular crops, so that later work costs in proportion to the band,
-not to the frame.
+not trusted. This module measures that strip from the object's size
+(:func:`band_radii`, :func:`band_kernel_size`), splits the image around the mask's
+edge into certain foreground, certain background and the band between
+(:func:`search_band`, which :mod:`vfxmatte.matte.geodesic` then classifies from the
+image), builds the plain symmetric trimap (:func:`trimap_from_mask`), and cuts the
+band into a few rectangular crops (:func:`band_bbox`), so that later work costs in
+proportion to the band, not to the frame.
 
 Trimap values (HxW float32): ``0.0`` background, ``0.5`` unknown, ``1.0`` foreground.
 """
@@ -25,8 +29,11 @@ __all__ = [
     "FG",
     "UNKNOWN",
     "BandCrop",
+    "SearchBand",
     "band_bbox",
     "band_kernel_size",
+    "band_radii",
+    "search_band",
     "trimap_from_mask",
 ]
 
@@ -115,6 +122,97 @@ def band_kernel_size(
         area = float(np.count_nonzero(binary))
         size = band_fraction * 2.0 * math.sqrt(area / math.pi)
     return int(np.clip(round(size), min_band, max_band))
+
+
+def band_radii(
+    binary: np.ndarray,
+    *,
+    inner_fraction: float,
+    outer_fraction: float,
+    band_mode: str = "bbox",
+    min_band: int = 3,
+    max_band: int = 64,
+) -> tuple[int, int]:
+    """How far inside and outside a mask's edge the uncertain band reaches, pixels.
+
+    Each reach is ``fraction`` x the object's size, measured as in
+    :func:`band_kernel_size` (a fraction of 1 gives the size itself), and clipped to
+    ``[min_band, max_band]``.
+
+    Returns:
+        ``(inner, outer)`` radii in pixels.
+    """
+    inner = band_kernel_size(binary, band_fraction=inner_fraction, band_mode=band_mode,
+                             min_band=min_band, max_band=max_band)
+    outer = band_kernel_size(binary, band_fraction=outer_fraction, band_mode=band_mode,
+                             min_band=min_band, max_band=max_band)
+    return inner, outer
+
+
+class SearchBand(NamedTuple):
+    """The three regions around a mask's edge, HxW bool each, disjoint, covering the image.
+
+    ``fg``: deeper than ``inner`` inside the mask (certain foreground); ``bg``: farther
+    than ``outer`` outside it (certain background); ``band``: the rest.
+    """
+
+    fg: np.ndarray
+    bg: np.ndarray
+    band: np.ndarray
+
+
+def search_band(binary: np.ndarray, inner: int, outer: int) -> SearchBand:
+    """Split an image around a binary mask's edge into certain fg, certain bg and a band.
+
+    ``fg = erode(mask, disk(inner))``, ``bg = ~dilate(mask, disk(outer))``, band the
+    rest: an asymmetric version of :func:`trimap_from_mask`'s band, with radii rather
+    than a diameter, and Euclidean distance transforms rather than morphology (the
+    cost does not grow with the radii). As there, the mask continues beyond the image
+    edge; every sizeable part of the mask thinner than ``2 inner`` keeps its deepest
+    pixels as foreground, so that no object loses all its foreground seeds (see
+    :func:`_keep_cores`).
+
+    Args:
+        binary: HxW bool mask.
+        inner, outer: reach of the band inside and outside the mask's edge, pixels >= 0.
+    """
+    m8 = np.asarray(binary, dtype=np.uint8)
+    fg = np.zeros(m8.shape, bool)
+    bg = np.ones(m8.shape, bool)
+    x, y, w, h = cv2.boundingRect(m8)
+    if w == 0:
+        return SearchBand(fg, bg, ~bg)
+    # Only the mask's box grown by the outer reach can change. OpenCV's distance
+    # transform takes the outside of the array as non-zero: the mask continues there.
+    pad = outer + 1
+    box = np.s_[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
+    sub = m8[box]
+    depth = cv2.distanceTransform(sub, cv2.DIST_L2, cv2.DIST_MASK_5)
+    fg[box] = _keep_cores(depth > inner, sub, depth, inner)
+    outside = cv2.distanceTransform(1 - sub, cv2.DIST_L2, cv2.DIST_MASK_5)
+    bg[box] = outside > outer
+    return SearchBand(fg, bg, ~fg & ~bg)
+
+
+def _keep_cores(fg: np.ndarray, m8: np.ndarray, depth: np.ndarray, inner: int) -> np.ndarray:
+    """``fg`` plus the deepest pixels of the parts of ``m8`` that ``fg`` misses.
+
+    Only parts at least as large as a disk of radius ``inner / 2`` get a core, so that
+    specks of a noisy mask do not become certain foreground; when ``fg`` is empty
+    the deepest pixels of the whole mask are kept whatever their part's size.
+    """
+    if not fg.any():
+        return depth >= depth.max()
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m8, connectivity=8)
+    missed = np.ones(n, bool)
+    missed[labels[fg]] = False
+    missed[0] = False  # the background is not a part
+    missed &= stats[:, cv2.CC_STAT_AREA] >= math.pi * (inner / 2.0) ** 2
+    if not missed.any():
+        return fg
+    deepest = np.zeros(n, np.float32)
+    np.maximum.at(deepest, labels.ravel(), depth.ravel())
+    return fg | (missed[labels] & (depth >= deepest[labels]))
 
 
 def _ellipse(size: int) -> np.ndarray:
