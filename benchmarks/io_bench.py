@@ -16,13 +16,15 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _rss import peak_rss_mb  # noqa: E402
 
 RESOLUTIONS = {"1080p": (1920, 1080), "4K UHD": (3840, 2160)}
 FORMATS = {
@@ -76,7 +78,7 @@ def measure(args: tuple[str, str, int, str]) -> dict[str, float]:
         "write_mb_s": size_mb / t_write,
         "read_mpx_s": width * height / t_read / 1e6,
         "write_mpx_s": width * height / t_write / 1e6,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -17,11 +17,13 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _rss import peak_rss_mb  # noqa: E402
 
 RESOLUTIONS = {"1080p": (1920, 1080), "4K UHD": (3840, 2160)}
 STAGES = ("read", "propagate", "matte", "decontaminate", "write")
@@ -75,7 +77,7 @@ def measure(args: tuple[str, int]) -> dict[str, float]:
     row = {f"{k}_s": v / n for k, v in report.timings.items()}
     row["total_s"] = report.seconds / n
     row["io_floor_s"] = floor
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["peak_rss_mb"] = peak_rss_mb()
     return row
 
 
