@@ -24,7 +24,7 @@ SUBCOMMANDS = {
     "synth": "synth",
     "demo": "demo",
     "matte": "matte",
-    "propagate": "stubs",
+    "propagate": "propagate",
     "panoptic": "stubs",
     "train": "stubs",
     "eval": "eval",

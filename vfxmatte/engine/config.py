@@ -25,6 +25,7 @@ from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.matte.classical import ClassicalMatteConfig
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.propagate.flow import FlowPropagateConfig
+from vfxmatte.propagate.sam2 import Sam2PropagateConfig
 from vfxmatte.refine import REFINE_BACKENDS
 
 __all__ = [
@@ -65,11 +66,13 @@ class PropagateStageConfig:
 
     backend: str = param(
         "flow",
-        "flow: optical-flow propagation; static: the keyframe mask on every frame; "
+        "flow: optical-flow propagation; sam2: SAM 2 video predictor (run as a first phase "
+        "that writes guidance files); static: the keyframe mask on every frame; "
         "given: --mask is a mask sequence with a frame for every plate frame.",
         choices=PROPAGATE_BACKENDS.names(),
     )
     flow: FlowPropagateConfig = field(default_factory=FlowPropagateConfig)
+    sam2: Sam2PropagateConfig = field(default_factory=Sam2PropagateConfig)
 
 
 @dataclass

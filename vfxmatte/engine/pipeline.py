@@ -10,6 +10,7 @@ status. Hosts follow progress and cancel through ``on_progress`` / ``should_canc
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -85,16 +86,22 @@ def plan_passes(frames: list[int], key: int) -> list[list[int]]:
     return passes
 
 
-def _keyframe_masks(
-    config: PipelineConfig, frames: list[int], shape: tuple[int, int]
-) -> dict[int, np.ndarray]:
-    key = config.key_frame if config.key_frame >= 0 else frames[0]
-    specs = [(key, config.mask)]
-    for item in filter(None, (s.strip() for s in config.keyframes.split(";"))):
+def _parse_keyframes(text: str) -> list[tuple[int, str]]:
+    """``"1050=a.png;1100=b.png"`` -> ``[(1050, "a.png"), (1100, "b.png")]``."""
+    specs = []
+    for item in filter(None, (s.strip() for s in text.split(";"))):
         number, sep, path = item.partition("=")
         if not sep or not number.strip().lstrip("-").isdigit():
             raise ConfigError(f"keyframes expects 'FRAME=PATH;FRAME=PATH', got {item!r}.")
         specs.append((int(number), path.strip()))
+    return specs
+
+
+def _keyframe_masks(
+    config: PipelineConfig, frames: list[int], shape: tuple[int, int]
+) -> dict[int, np.ndarray]:
+    key = config.key_frame if config.key_frame >= 0 else frames[0]
+    specs = [(key, config.mask), *_parse_keyframes(config.keyframes)]
     masks: dict[int, np.ndarray] = {}
     for number, path in specs:
         if number not in frames:
@@ -245,8 +252,9 @@ class _Run:
         timer = self.stages.timer
         with timer.stage("read"):
             first, self._first = self._first, None  # held only until its first use
-            frame = first if first is not None and first.number == number else \
-                self.plate.read(number)
+            frame = (
+                first if first is not None and first.number == number else self.plate.read(number)
+            )
             display = self.colour.display(frame.pixels[..., :3])
         with timer.stage("propagate"):
             if number in self.key_masks:
@@ -265,6 +273,37 @@ class _Run:
             self.outputs.write(result)
         if feed_matte:
             propagator.correct(self._fed_matte(result.alpha))
+
+
+def _default_guidance_pattern(output: str) -> str:
+    folder, name = os.path.split(FramePattern.parse(output).as_hashes())
+    return os.path.join(folder, "guidance", name.split(".", 1)[0] + "_guidance.####.exr")
+
+
+def _propagate_first(config: PipelineConfig) -> PipelineConfig:
+    """Run whole-shot propagation (sam2) to guidance files, then matte with ``given``.
+
+    Guidance already complete on disk is reused unless ``engine.overwrite`` is set,
+    so a resumed run does not propagate again.
+    """
+    from vfxmatte.engine.guidance import write_guidance
+
+    pattern = config.guidance_output or _default_guidance_pattern(config.output)
+    plate = open_plate(config.plate, config.frames or None, first_frame=config.input.first_frame)
+    guide = FramePattern.parse(pattern)
+    done = set(guide.frames_on_disk()) >= set(plate.frames)
+    if config.engine.overwrite or not done:
+        key = config.key_frame if config.key_frame >= 0 else plate.frames[0]
+        paths = {key: [config.mask]}
+        paths.update({n: [p] for n, p in _parse_keyframes(config.keyframes)})
+        write_guidance(config, pattern, paths)
+    given = copy.deepcopy(config)
+    given.propagate.backend = "given"
+    given.mask = pattern
+    given.guidance_output = ""
+    given.input.mask_channel = "A"
+    given.input.mask_resize = False
+    return given
 
 
 def _progress_bar(config: PipelineConfig, total: int) -> Any:
@@ -292,6 +331,8 @@ def run_pipeline(
         VfxMatteError: bad input or config, or a failing frame with ``on_error=stop``.
     """
     start = time.perf_counter()
+    if config.propagate.backend == "sam2":
+        config = _propagate_first(config)
     run = _Run(config, on_progress, should_cancel)
     key = next(iter(run.key_masks))
     bar = _progress_bar(config, len(run.frames))

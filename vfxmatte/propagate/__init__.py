@@ -17,6 +17,12 @@ PROPAGATE_BACKENDS = Registry(
             "dense optical-flow warp of the previous mask + cleanup (weight-free)",
         ),
         BackendEntry(
+            "sam2",
+            "vfxmatte.propagate.sam2:Sam2Propagator",
+            "SAM 2 video predictor (official sam2 package), several objects, bounded memory",
+            extra="sam2",
+        ),
+        BackendEntry(
             "static",
             "vfxmatte.propagate.static:StaticPropagator",
             "the keyframe mask on every frame",

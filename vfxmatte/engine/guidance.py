@@ -1,0 +1,141 @@
+"""Propagation as its own phase: keyframe masks -> guidance mask files for every frame.
+
+``vfxmatte propagate`` and the engine's ``sam2`` path use this: propagation is
+sequential per shot, so it runs once and writes one EXR per frame (channel ``A``
+for one object, ``<object>.A`` for several: each object its own layer, never
+merged). Matting can then run frame-parallel (a farm, Dask) with
+``propagate.backend=given``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.stages import ColourContext
+from vfxmatte.errors import ConfigError
+from vfxmatte.io.image import write_image
+from vfxmatte.io.mask import read_mask
+from vfxmatte.io.plate import Plate, open_plate
+from vfxmatte.io.sequence import FramePattern, compress_frames
+
+__all__ = ["guidance_channels", "propagate_objects", "write_guidance"]
+
+log = logging.getLogger(__name__)
+
+#: ``frame number -> {object id -> H x W mask}``
+KeyMasks = Mapping[int, Mapping[int, np.ndarray]]
+
+
+def guidance_channels(objects: list[int]) -> list[str]:
+    """Channel names of a guidance file: ``A`` alone, or ``obj<N>.A`` per object."""
+    return ["A"] if len(objects) == 1 else [f"obj{i}.A" for i in objects]
+
+
+def _flow_objects(
+    config: PipelineConfig, get: Callable[[int], np.ndarray], frames: list[int], keys: KeyMasks
+) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+    """The flow backend, one propagator per object, walked in the same order as sam2."""
+    from vfxmatte.propagate.flow import propagate_sequence
+
+    objects = sorted({o for masks in keys.values() for o in masks})
+    streams = {
+        o: propagate_sequence(
+            get, frames, {f: m[o] for f, m in keys.items() if o in m}, config.propagate.flow
+        )
+        for o in objects
+    }
+    # Every stream yields frames in the same order: first keyframe, forward, backward.
+    for results in zip(*streams.values(), strict=True):
+        number = results[0][0]
+        yield number, {o: mask for o, (_, mask) in zip(objects, results, strict=True)}
+
+
+def propagate_objects(
+    config: PipelineConfig, plate: Plate, colour: ColourContext, keys: KeyMasks
+) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+    """``(frame number, {object: mask})`` for every frame, from the configured backend."""
+    cache: dict[int, np.ndarray] = {}
+
+    def get(number: int) -> np.ndarray:
+        # The backends ask for each frame once or twice in a row; keep the last two.
+        if number not in cache:
+            if len(cache) >= 2:
+                cache.pop(next(iter(cache)))
+            cache[number] = colour.display(plate.read(number).pixels[..., :3])
+        return cache[number]
+
+    backend = config.propagate.backend
+    if backend == "sam2":
+        from vfxmatte.propagate.sam2 import Sam2Propagator
+
+        yield from Sam2Propagator(config.propagate.sam2).propagate(get, plate.frames, keys)
+    elif backend == "flow":
+        yield from _flow_objects(config, get, plate.frames, keys)
+    else:
+        raise ConfigError(
+            f"Propagation to files needs propagate.backend flow or sam2, got '{backend}'."
+        )
+
+
+def write_guidance(
+    config: PipelineConfig,
+    pattern: str,
+    keyframe_paths: Mapping[int, list[str]],
+    *,
+    on_frame: Callable[[int], Any] | None = None,
+) -> list[int]:
+    """Propagate keyframe masks through ``config.plate`` and write guidance files.
+
+    Args:
+        pattern: output pattern, e.g. ``guide/shot.####.exr``.
+        keyframe_paths: frame number -> mask paths, one per object (object ids 1..N).
+
+    Returns:
+        The frame numbers written.
+    """
+    out = FramePattern.parse(pattern)
+    if out.is_single:
+        raise ConfigError(f"The guidance output '{pattern}' has no frame token (####).")
+    plate = open_plate(
+        config.plate,
+        config.frames or None,
+        channels=config.input.channels,
+        nonfinite=config.input.nonfinite,
+        first_frame=config.input.first_frame,
+    )
+    first = plate.read(plate.frames[0])
+    shape = (first.height, first.width)
+    colour = ColourContext.for_plate(config, first)
+    del first
+    keys: dict[int, dict[int, np.ndarray]] = {}
+    for number, paths in sorted(keyframe_paths.items()):
+        if number not in plate.frames:
+            raise ConfigError(
+                f"The keyframe {number} is not among the frames ({compress_frames(plate.frames)})."
+            )
+        keys[number] = {
+            i + 1: read_mask(
+                p,
+                shape=shape,
+                channel=config.input.mask_channel,
+                resize=config.input.mask_resize,
+                number=number,
+            )
+            for i, p in enumerate(paths)
+        }
+    objects = sorted({o for masks in keys.values() for o in masks})
+    channels = guidance_channels(objects)
+    written = []
+    for number, masks in propagate_objects(config, plate, colour, keys):
+        stack = np.stack([masks.get(o, np.zeros(shape, np.float32)) for o in objects], axis=2)
+        write_image(out.path(number), stack.astype(np.float32), channels, dtype="half")
+        written.append(number)
+        if on_frame is not None:
+            on_frame(number)
+    log.info("Wrote guidance for %d frame(s) to %s", len(written), pattern)
+    return sorted(written)
