@@ -58,7 +58,7 @@ from vfxmatte.propagate.checkpoints import (
     load_sam2_state_dict,
     resolve_sam2_checkpoint,
 )
-from vfxmatte.propagate.flow import _check_mask
+from vfxmatte.propagate.checks import check_mask
 from vfxmatte.propagate.sam2_frames import LazyFrames
 
 __all__ = ["Sam2PropagateConfig", "Sam2Propagator", "memory_reach"]
@@ -313,7 +313,7 @@ class Sam2Propagator:
                 with self._autocast():
                     if prompt.mask is not None:
                         what = f"keyframe mask of object {obj_id} on frame {number}"
-                        mask = _check_mask(prompt.mask, shape, what)
+                        mask = check_mask(prompt.mask, shape, what)
                         self.predictor.add_new_mask(state, pos, obj_id, torch.from_numpy(mask))
                         if self.config.exact_keyframes and not prompt.has_clicks:
                             exact.setdefault(pos, {})[obj_id] = mask
