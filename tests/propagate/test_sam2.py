@@ -311,12 +311,12 @@ def test_box_and_points_prompts(shot, prop) -> None:
 
 def test_points_and_box_are_given_in_plate_pixels(prop) -> None:
     """Clicks reach the model scaled from the plate (160x96) to its input (128x128)."""
-    from vfxmatte.propagate.sam2 import _Prompt
     from vfxmatte.propagate.sam2_frames import LazyFrames
+    from vfxmatte.propagate.sam2_prompts import Prompt
 
     images = LazyFrames(lambda n: np.zeros((96, 160, 3), np.float32), [0, 1], SIZE, prop.device)
     state = prop._new_state(images)
-    prompt = _Prompt(
+    prompt = Prompt(
         points=np.float32([[80, 48]]), labels=np.int32([1]), box=np.float32([16, 24, 144, 72])
     )
     prop._add_clicks(state, 0, 5, prompt, (96, 160))

@@ -50,7 +50,7 @@ import numpy as np
 
 from vfxmatte.config import param, param_specs, validate_value
 from vfxmatte.devices import resolve_device
-from vfxmatte.errors import BackendUnavailableError, ConfigError, InputError
+from vfxmatte.errors import BackendUnavailableError, ConfigError
 from vfxmatte.propagate.checkpoints import (
     MODELS,
     VERSIONS,
@@ -60,19 +60,20 @@ from vfxmatte.propagate.checkpoints import (
 )
 from vfxmatte.propagate.checks import check_mask
 from vfxmatte.propagate.sam2_frames import LazyFrames
+from vfxmatte.propagate.sam2_prompts import (
+    KeyBoxes,
+    KeyMasks,
+    KeyPoints,
+    Prompt,
+    collect_prompts,
+    frame_positions,
+)
 
 __all__ = ["Sam2PropagateConfig", "Sam2Propagator", "memory_reach"]
 
 log = logging.getLogger(__name__)
 
 _PRECISIONS = ("float32", "bfloat16", "float16")
-
-#: frame number -> {object id -> H x W mask}
-KeyMasks = Mapping[int, Mapping[int, np.ndarray]]
-#: frame number -> {object id -> (points N x 2 as (x, y) plate pixels, labels N: 1 fg, 0 bg)}
-KeyPoints = Mapping[int, Mapping[int, tuple[np.ndarray, np.ndarray]]]
-#: frame number -> {object id -> (x0, y0, x1, y1) plate pixels}
-KeyBoxes = Mapping[int, Mapping[int, Sequence[float]]]
 
 
 @dataclass
@@ -229,8 +230,8 @@ class Sam2Propagator:
                 frame numbers, or a malformed frame, mask, point or box.
         """
         order = list(frames)
-        index = _frame_positions(order)
-        prompts = _collect_prompts(index, keyframes, points or {}, boxes or {})
+        index = frame_positions(order)
+        prompts = collect_prompts(index, keyframes, points or {}, boxes or {})
         size = self.image_size
         images_device = _torch_cpu() if self.config.offload_video_to_cpu else self.device
         images = LazyFrames(
@@ -294,7 +295,7 @@ class Sam2Propagator:
     def _add_prompts(
         self,
         state: dict[str, Any],
-        prompts: dict[int, dict[int, _Prompt]],
+        prompts: dict[int, dict[int, Prompt]],
         shape: tuple[int, int],
         order: list[int],
     ) -> dict[int, dict[int, np.ndarray]]:
@@ -326,7 +327,7 @@ class Sam2Propagator:
         state: dict[str, Any],
         pos: int,
         obj_id: int,
-        prompt: _Prompt,
+        prompt: Prompt,
         shape: tuple[int, int],
     ) -> None:
         """Add points and/or a box; with a mask already on the frame, they refine it."""
@@ -448,96 +449,6 @@ def _drop_unreachable(
             del stored[p]
             if p not in outputs["cond_frame_outputs"]:
                 tracked.pop(p, None)
-
-
-@dataclass
-class _Prompt:
-    """What one object is given on one keyframe (model inputs, plate pixels)."""
-
-    mask: np.ndarray | None = None
-    points: np.ndarray | None = None  # [N, 2] float32 (x, y)
-    labels: np.ndarray | None = None  # [N] int32
-    box: np.ndarray | None = None  # [4] float32 (x0, y0, x1, y1)
-
-    @property
-    def has_clicks(self) -> bool:
-        return self.points is not None or self.box is not None
-
-
-def _frame_positions(order: list[int]) -> dict[int, int]:
-    """Frame number -> position in the shot; checks for repeats."""
-    if not order:
-        raise InputError("No frames to propagate through: the frame list is empty.")
-    index = {number: pos for pos, number in enumerate(order)}
-    if len(index) != len(order):
-        repeated = sorted({n for n in order if order.count(n) > 1})
-        raise InputError(f"Frame numbers repeat in the shot: {repeated[:10]}.")
-    return index
-
-
-def _collect_prompts(
-    index: dict[int, int], masks: KeyMasks, points: KeyPoints, boxes: KeyBoxes
-) -> dict[int, dict[int, _Prompt]]:
-    """Group masks, points and boxes by position and object id, checking their frames."""
-    prompts: dict[int, dict[int, _Prompt]] = {}
-
-    def slot(number: int, obj_id: int, kind: str) -> _Prompt:
-        if number not in index:
-            numbers = list(index)
-            raise InputError(
-                f"The {kind} prompt on frame {number} is not among the frames to process "
-                f"({numbers[0]}-{numbers[-1]}, {len(numbers)} frames). Give keyframes inside "
-                "the frame range."
-            )
-        if isinstance(obj_id, bool) or not isinstance(obj_id, (int, np.integer)):
-            raise InputError(f"Object ids must be integers, got {obj_id!r} on frame {number}.")
-        return prompts.setdefault(index[number], {}).setdefault(int(obj_id), _Prompt())
-
-    for number, per_obj in masks.items():
-        for obj_id, mask in per_obj.items():
-            slot(number, obj_id, "mask").mask = mask
-    for number, per_obj in points.items():
-        for obj_id, (xy, labels) in per_obj.items():
-            prompt = slot(number, obj_id, "point")
-            prompt.points, prompt.labels = _check_points(xy, labels, number, obj_id)
-    for number, per_obj in boxes.items():
-        for obj_id, box in per_obj.items():
-            slot(number, obj_id, "box").box = _check_box(box, number, obj_id)
-    if not prompts:
-        raise InputError(
-            "No keyframe given: SAM 2 propagation needs a mask (or points or a box) for at "
-            "least one object on at least one frame."
-        )
-    return prompts
-
-
-def _check_points(xy: Any, labels: Any, number: int, obj_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """``N x 2`` (x, y) float32 and ``N`` int32 labels in {0, 1}."""
-    xy = np.asarray(xy, dtype=np.float32)
-    labels = np.asarray(labels).reshape(-1)
-    where = f"object {obj_id} on frame {number}"
-    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != labels.shape[0] or not len(xy):
-        raise InputError(
-            f"Points of {where} must be an N×2 array of (x, y) with N labels, got shapes "
-            f"{xy.shape} and {labels.shape}."
-        )
-    if not np.isin(labels, (0, 1)).all():
-        raise InputError(
-            f"Point labels of {where} must be 1 (object) or 0 (background), got "
-            f"{sorted(set(labels.tolist()))}."
-        )
-    return xy, labels.astype(np.int32)
-
-
-def _check_box(box: Any, number: int, obj_id: int) -> np.ndarray:
-    """``(x0, y0, x1, y1)`` float32 with x0 < x1 and y0 < y1."""
-    arr = np.asarray(box, dtype=np.float32).reshape(-1)
-    if arr.shape != (4,) or not (arr[0] < arr[2] and arr[1] < arr[3]):
-        raise InputError(
-            f"The box of object {obj_id} on frame {number} must be (x0, y0, x1, y1) in plate "
-            f"pixels with x0 < x1 and y0 < y1, got {np.asarray(box).tolist()}."
-        )
-    return arr
 
 
 def _torch_cpu() -> Any:
