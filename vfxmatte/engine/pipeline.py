@@ -179,6 +179,8 @@ class _Run:
         self.colour = ColourContext.for_plate(config, self._first)
         self.stages = Stages(config, self.colour)
         self.key_masks = _keyframe_masks(config, self.frames, self.shape)
+        if next(iter(self.key_masks)) != self.frames[0]:
+            self._first = None  # the first pass starts elsewhere; do not hold a frame for it
         self.done = 0
 
     def _needs_images(self) -> bool:
