@@ -23,6 +23,7 @@ __all__ = [
     "load_config",
     "param",
     "param_specs",
+    "validate_fields",
     "validate_value",
 ]
 
@@ -222,3 +223,13 @@ def load_config(
         if not isinstance(data, dict):
             raise ConfigError(f"The config file '{path}' must hold a mapping of options.")
     return config_from_dict(config_cls, apply_overrides(data, overrides))
+
+
+def validate_fields(config: Any, where: str = "") -> None:
+    """Validate and coerce every field of a config dataclass in place.
+
+    Called from ``__post_init__`` so that a config built in Python is checked
+    like one built from YAML or flags.
+    """
+    for spec in param_specs(type(config)):
+        setattr(config, spec.name, validate_value(spec, getattr(config, spec.name), where=where))

@@ -41,7 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vfxmatte.config import param, param_specs, validate_value
+from vfxmatte.config import param, validate_fields
 from vfxmatte.errors import BackendUnavailableError, ConfigError, InputError
 from vfxmatte.matte.closed_form import (
     INSTALL_HINT,
@@ -173,9 +173,7 @@ class ClassicalMatteConfig:
     )
 
     def __post_init__(self) -> None:
-        for spec in param_specs(type(self)):
-            value = validate_value(spec, getattr(self, spec.name), where="classical.")
-            setattr(self, spec.name, value)
+        validate_fields(self, "classical.")
         if self.min_band > self.max_band:
             raise ConfigError(
                 f"Option 'classical.min_band' ({self.min_band}) must not exceed "

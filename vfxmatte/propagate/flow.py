@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vfxmatte.config import param, param_specs, validate_value
+from vfxmatte.config import param, validate_fields
 from vfxmatte.errors import InputError
 from vfxmatte.propagate.checks import check_image, check_mask
 from vfxmatte.propagate.cleanup import clean_mask
@@ -98,9 +98,7 @@ class FlowPropagateConfig:
     keep_soft: bool = param(False, "Return the warped soft value instead of a 0/1 mask.")
 
     def __post_init__(self) -> None:
-        for spec in param_specs(type(self)):
-            value = validate_value(spec, getattr(self, spec.name), where="propagate.flow.")
-            setattr(self, spec.name, value)
+        validate_fields(self, "propagate.flow.")
 
 
 class FlowPropagator:

@@ -48,7 +48,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vfxmatte.config import param, param_specs, validate_value
+from vfxmatte.config import param, validate_fields
 from vfxmatte.devices import resolve_device
 from vfxmatte.errors import BackendUnavailableError, ConfigError
 from vfxmatte.propagate.checkpoints import (
@@ -131,9 +131,7 @@ class Sam2PropagateConfig:
     )
 
     def __post_init__(self) -> None:
-        for spec in param_specs(type(self)):
-            value = validate_value(spec, getattr(self, spec.name), where="propagate.sam2.")
-            setattr(self, spec.name, value)
+        validate_fields(self, "propagate.sam2.")
         if self.image_size % 32:
             raise ConfigError(
                 f"Option 'propagate.sam2.image_size' got {self.image_size}; it must be a multiple "
