@@ -25,7 +25,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "matte": "matte",
     "propagate": "propagate",
-    "panoptic": "stubs",
+    "panoptic": "panoptic",
     "train": "stubs",
     "eval": "eval",
     "export": "stubs",

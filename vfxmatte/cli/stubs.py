@@ -9,7 +9,6 @@ from vfxmatte.errors import BackendUnavailableError
 
 # Subcommand -> what it will do; removed from here as each lands.
 PENDING = {
-    "panoptic": "soft layers for every segment of a label map",
     "train": "train the matting networks from a YAML config",
     "export": "export networks to TorchScript/ONNX and Nuke's Cattery",
 }
