@@ -42,11 +42,14 @@ class ColourContext:
 
     @classmethod
     def for_plate(cls, config: PipelineConfig, first: Frame) -> ColourContext:
-        ocio = config.input.ocio or None
-        name = config.input.colourspace
+        return cls.resolve(config.input.colourspace, first, config.input.ocio or None)
+
+    @classmethod
+    def resolve(cls, name: str, first: Frame, ocio: str | None = None) -> ColourContext:
+        """``name`` may be ``auto``: the file's colourspace tag, else a guess from its type."""
         if name == "auto":
             tagged = first.metadata.get("oiio:ColorSpace")
-            extension = os.path.splitext(first.path or config.plate)[1].lower()
+            extension = os.path.splitext(first.path or "")[1].lower()
             name = WORKING_LINEAR if extension in LINEAR_EXTENSIONS else "sRGB"
             if isinstance(tagged, str) and tagged:
                 try:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vfxmatte.engine.stages import ColourContext
 from vfxmatte.errors import ConfigError, InputError
-from vfxmatte.io.colour import convert_colourspace, is_linear, resolve_colourspace, to_display
 from vfxmatte.io.image import read_image, write_image
 from vfxmatte.io.sequence import FramePattern, resolve_frames
 from vfxmatte.panoptic.cryptomatte import write_cryptomatte
@@ -82,14 +82,6 @@ def write_panoptic(
     )
 
 
-def _colour(pixels: np.ndarray, name: str, path: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "auto":
-        name = "lin_rec709" if path.lower().endswith(".exr") else "sRGB"
-    name = resolve_colourspace(name)
-    linear = pixels if is_linear(name) else convert_colourspace(pixels, name, "lin_rec709")
-    return to_display(pixels, name), linear
-
-
 def run_panoptic(job: PanopticJob, config: PanopticConfig | None = None) -> list[int]:
     """Matte every frame of ``job``; returns the frame numbers written.
 
@@ -115,7 +107,9 @@ def run_panoptic(job: PanopticJob, config: PanopticConfig | None = None) -> list
         segments = segments_from_label_map(
             label_map, info=info, min_area=config.min_area, max_segments=config.max_segments
         )
-        display, linear = _colour(frame.pixels, job.colourspace, plate.path(number))
+        colour = ColourContext.resolve(job.colourspace, frame)
+        display = colour.display(frame.pixels)
+        linear = colour.linear_plate(frame.pixels)
         result = matte_segments(display, linear, segments, config)
         write_panoptic(out.path(number), result, linear, config, frame.metadata)
         log.info("Frame %d: %d segments", number, len(segments))
