@@ -6,7 +6,7 @@ import numpy as np
 
 from vfxmatte.errors import InputError
 
-__all__ = ["check_image", "check_mask"]
+__all__ = ["check_image", "check_mask", "frame_positions"]
 
 
 def check_image(image: np.ndarray, what: str) -> np.ndarray:
@@ -61,3 +61,14 @@ def check_mask(mask: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarra
     if lo < 0 or hi > 1:
         mask = np.clip(mask, 0.0, 1.0)  # a new array: never edit the caller's
     return mask
+
+
+def frame_positions(order: list[int], *, allow_empty: bool = False) -> dict[int, int]:
+    """Frame number -> position in the shot; checks for repeats (and emptiness)."""
+    if not order and not allow_empty:
+        raise InputError("No frames to propagate through: the frame list is empty.")
+    index = {number: pos for pos, number in enumerate(order)}
+    if len(index) != len(order):
+        repeated = sorted({n for n in order if order.count(n) > 1})
+        raise InputError(f"Frame numbers repeat in the shot: {repeated[:10]}.")
+    return index

@@ -38,7 +38,7 @@ import numpy as np
 
 from vfxmatte.config import param, validate_fields
 from vfxmatte.errors import InputError
-from vfxmatte.propagate.checks import check_image, check_mask
+from vfxmatte.propagate.checks import check_image, check_mask, frame_positions
 from vfxmatte.propagate.cleanup import clean_mask
 
 __all__ = ["FlowPropagateConfig", "FlowPropagator", "propagate_sequence"]
@@ -462,10 +462,7 @@ def _first_key_position(order: list[int], key_masks: Mapping[int, np.ndarray]) -
     """Position in ``order`` of the first keyframe; checks indices and keys."""
     if not key_masks:
         raise InputError("No keyframe mask given: flow propagation needs at least one.")
-    position = {i: p for p, i in enumerate(order)}
-    if len(position) != len(order):
-        repeated = sorted({i for i in order if order.count(i) > 1})
-        raise InputError(f"Frame numbers repeat in the shot: {repeated[:10]}.")
+    position = frame_positions(order, allow_empty=True)
     missing = sorted(k for k in key_masks if k not in position)
     if missing:
         span = f"{order[0]}-{order[-1]}, {len(order)} frames" if order else "no frames"

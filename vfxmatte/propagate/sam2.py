@@ -58,7 +58,7 @@ from vfxmatte.propagate.checkpoints import (
     load_sam2_state_dict,
     resolve_sam2_checkpoint,
 )
-from vfxmatte.propagate.checks import check_mask
+from vfxmatte.propagate.checks import check_mask, frame_positions
 from vfxmatte.propagate.sam2_frames import LazyFrames
 from vfxmatte.propagate.sam2_prompts import (
     KeyBoxes,
@@ -66,7 +66,6 @@ from vfxmatte.propagate.sam2_prompts import (
     KeyPoints,
     Prompt,
     collect_prompts,
-    frame_positions,
 )
 
 __all__ = ["Sam2PropagateConfig", "Sam2Propagator", "memory_reach"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from vfxmatte.errors import InputError
 
-__all__ = ["KeyBoxes", "KeyMasks", "KeyPoints", "Prompt", "collect_prompts", "frame_positions"]
+__all__ = ["KeyBoxes", "KeyMasks", "KeyPoints", "Prompt", "collect_prompts"]
 
 #: frame number -> {object id -> H x W mask}
 KeyMasks = Mapping[int, Mapping[int, np.ndarray]]
@@ -32,17 +32,6 @@ class Prompt:
     @property
     def has_clicks(self) -> bool:
         return self.points is not None or self.box is not None
-
-
-def frame_positions(order: list[int]) -> dict[int, int]:
-    """Frame number -> position in the shot; checks for repeats."""
-    if not order:
-        raise InputError("No frames to propagate through: the frame list is empty.")
-    index = {number: pos for pos, number in enumerate(order)}
-    if len(index) != len(order):
-        repeated = sorted({n for n in order if order.count(n) > 1})
-        raise InputError(f"Frame numbers repeat in the shot: {repeated[:10]}.")
-    return index
 
 
 def collect_prompts(
