@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from vfxmatte.errors import InputError
-from vfxmatte.io.image import read_image
+from vfxmatte.io.image import probe_image, read_image
 from vfxmatte.io.sequence import FramePattern, resolve_frames
 from vfxmatte.metrics import MetricsAccumulator
 
@@ -13,8 +15,6 @@ __all__ = ["evaluate_sequences"]
 
 
 def _alpha_channel(path: str, wanted: str | None) -> list[str]:
-    from vfxmatte.io.image import probe_image
-
     channels = probe_image(path).channels
     if wanted:
         return [wanted]
@@ -23,8 +23,10 @@ def _alpha_channel(path: str, wanted: str | None) -> list[str]:
             return [name]
     if len(channels) == 1 or channels[:3] == ("R", "G", "B"):
         return [channels[0]]
-    raise InputError(f"Cannot tell the alpha channel of '{path}' ({', '.join(channels)}); "
-                     "pass --pred-channel/--gt-channel.")
+    raise InputError(
+        f"Cannot tell the alpha channel of '{path}' ({', '.join(channels)}); "
+        "pass --pred-channel/--gt-channel."
+    )
 
 
 def evaluate_sequences(
@@ -66,10 +68,9 @@ def evaluate_sequences(
     return acc
 
 
-def _fg(pattern: str, number: int):  # noqa: ANN202 - numpy array
+def _fg(pattern: str, number: int) -> np.ndarray:
+    """``H x W x 3`` straight foreground: the ``fg`` layer, or ``R,G,B``."""
     path = FramePattern.parse(pattern).path(number)
-    from vfxmatte.io.image import probe_image
-
     channels = probe_image(path).channels
     wanted = "fg" if "fg.R" in channels else "R,G,B"
     return read_image(path, wanted, number=number).pixels
