@@ -1,0 +1,199 @@
+"""One checkpoint format for every vfxmatte network: safetensors with the config inside.
+
+A checkpoint is a ``.safetensors`` file whose header metadata carries
+
+* ``vfxmatte.format``: ``vfxmatte-weights/1``,
+* ``vfxmatte.kind``: which network it is (``matte``, ``refine``, ``colour``),
+* ``vfxmatte.config``: the network's architecture options as JSON, so a file
+  alone rebuilds the model it belongs to,
+* free-form ``vfxmatte.*`` entries (training command, step, dataset...).
+
+``weights_only`` torch files (``.pt``/``.pth``) holding
+``{"kind", "config", "state_dict"}`` load too, for training checkpoints.
+Loading never executes code from the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from vfxmatte.errors import WeightsError
+from vfxmatte.io.atomic import atomic_path
+
+__all__ = ["FORMAT", "Checkpoint", "load_checkpoint", "load_state_dict", "save_checkpoint"]
+
+FORMAT = "vfxmatte-weights/1"
+_PREFIX = "vfxmatte."
+
+
+@dataclass
+class Checkpoint:
+    """What a weights file holds."""
+
+    kind: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return dict(config)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    kind: str,
+    config: Any,
+    state_dict: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``state_dict`` with its ``config`` to ``path`` (atomic).
+
+    ``.safetensors`` paths get the safetensors format; anything else a
+    ``weights_only``-loadable torch file.
+    """
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    config_dict = _config_dict(config)
+    extra = {str(k): str(v) for k, v in (metadata or {}).items()}
+    with atomic_path(path) as tmp:
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import save_file
+
+            header = {f"{_PREFIX}{k}": v for k, v in extra.items()}
+            header[f"{_PREFIX}format"] = FORMAT
+            header[f"{_PREFIX}kind"] = kind
+            header[f"{_PREFIX}config"] = json.dumps(config_dict, sort_keys=True)
+            save_file(tensors, str(tmp), metadata=header)
+        else:
+            payload = {
+                "format": FORMAT,
+                "kind": kind,
+                "config": config_dict,
+                "state_dict": tensors,
+                "metadata": extra,
+            }
+            torch.save(payload, str(tmp))
+
+
+def _read_safetensors(path: str) -> Checkpoint:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(path, framework="pt") as handle:
+            header = handle.metadata() or {}
+        tensors = load_file(path)
+    except Exception as exc:  # safetensors raises several types for a damaged file
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if header.get(f"{_PREFIX}format") != FORMAT:
+        raise WeightsError(
+            f"{path}: a safetensors file without vfxmatte metadata "
+            f"({_PREFIX}format is {header.get(f'{_PREFIX}format')!r}, expected {FORMAT!r}); "
+            "convert foreign checkpoints first (vfxmatte weights --help)"
+        )
+    try:
+        config = json.loads(header.get(f"{_PREFIX}config", "{}"))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: damaged config in the header ({exc})") from exc
+    reserved = {"format", "kind", "config"}
+    metadata = {
+        k[len(_PREFIX) :]: v
+        for k, v in header.items()
+        if k.startswith(_PREFIX) and k[len(_PREFIX) :] not in reserved
+    }
+    return Checkpoint(header.get(f"{_PREFIX}kind", ""), config, tensors, metadata, path)
+
+
+def _read_torch(path: str) -> Checkpoint:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors of a damaged or foreign file
+        raise WeightsError(f"{path}: not a readable weights file ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise WeightsError(
+            f"{path}: not a vfxmatte checkpoint (no 'format': {FORMAT!r}); convert foreign "
+            "checkpoints first (vfxmatte weights --help)"
+        )
+    return Checkpoint(
+        str(payload.get("kind", "")),
+        dict(payload.get("config", {})),
+        dict(payload.get("state_dict", {})),
+        {str(k): str(v) for k, v in dict(payload.get("metadata", {})).items()},
+        path,
+    )
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], kind: str | Sequence[str] | None = None
+) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Args:
+        path: the file.
+        kind: the network kind(s) the caller accepts; ``None`` accepts any.
+
+    Raises:
+        WeightsError: missing or unreadable file, foreign format, wrong kind.
+    """
+    path = os.fspath(path)
+    if not path:
+        raise WeightsError("no weights file given")
+    if not os.path.isfile(path):
+        raise WeightsError(f"weights file not found: {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8:
+        raise WeightsError(f"{path}: truncated weights file ({len(head)} bytes)")
+    # safetensors starts with a little-endian u64 header length; torch files are zip archives.
+    checkpoint = _read_torch(path) if head[:2] == b"PK" else _read_safetensors(path)
+    if kind is not None:
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        if checkpoint.kind not in kinds:
+            raise WeightsError(
+                f"{path} holds a {checkpoint.kind or 'unknown'!r} network, "
+                f"expected {' or '.join(repr(k) for k in kinds)}"
+            )
+    return checkpoint
+
+
+def load_state_dict(
+    module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "weights"
+) -> None:
+    """Strict load that names every missing, unexpected and mis-shaped key.
+
+    Raises:
+        WeightsError: when the state dict does not fit ``module``.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+
+        def listing(keys: list[str]) -> str:
+            shown = ", ".join(keys[:8])
+            return shown + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing: {listing(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected: {listing(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} with another shape: {listing(shapes)}")
+        raise WeightsError(f"{source} does not fit {type(module).__name__}: " + "; ".join(parts))
+    module.load_state_dict(dict(state_dict), strict=True)
