@@ -23,6 +23,7 @@ from vfxmatte.decontaminate.multilevel import MultilevelConfig
 from vfxmatte.engine.outputs import OutputConfig
 from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.matte.classical import ClassicalMatteConfig
+from vfxmatte.matte.network.options import NetworkMatteConfig
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.propagate.flow import FlowPropagateConfig
 from vfxmatte.propagate.sam2 import Sam2PropagateConfig
@@ -81,6 +82,7 @@ class MatteStageConfig:
 
     backend: str = param("classical", "Matting backend.", choices=MATTE_BACKENDS.names())
     classical: ClassicalMatteConfig = field(default_factory=ClassicalMatteConfig)
+    network: NetworkMatteConfig = field(default_factory=NetworkMatteConfig)
 
 
 @dataclass

@@ -71,9 +71,17 @@ class ColourContext:
         return convert_colourspace(pixels, self.plate, self.linear, ocio_config=self.ocio)
 
 
-def _bind(registry: Any, name: str, config: Any) -> Callable[..., Any]:
-    fn = registry.load(name)
-    return functools.partial(fn, config=config)
+def _bind(registry: Any, name: str, section: Any) -> Callable[..., Any]:
+    """The backend ``name`` ready to call: a class is built once, a function gets its config.
+
+    ``section`` is the stage's config section; the backend's own options are its
+    field named like the backend (``matte.classical``, ``matte.network``...).
+    """
+    impl = registry.load(name)
+    options = getattr(section, name, None)
+    if isinstance(impl, type):
+        return impl(options)
+    return functools.partial(impl, config=options)
 
 
 class Stages:
@@ -82,9 +90,9 @@ class Stages:
     def __init__(self, config: PipelineConfig, colour: ColourContext) -> None:
         self.config = config
         self.colour = colour
-        self._matte = _bind(MATTE_BACKENDS, config.matte.backend, config.matte.classical)
+        self._matte = _bind(MATTE_BACKENDS, config.matte.backend, config.matte)
         self._decontaminate = _bind(
-            DECONTAMINATE_BACKENDS, config.decontaminate.backend, config.decontaminate.multilevel
+            DECONTAMINATE_BACKENDS, config.decontaminate.backend, config.decontaminate
         )
         self.timer = StageTimer()
 

@@ -1,7 +1,9 @@
 """Matte stage: guidance + frame -> alpha and confidence at working resolution.
 
-Backends are functions ``fn(image, guidance, config) -> (alpha, confidence)``
-registered by name and imported when used.
+Backends are registered by name and imported when used: either a function
+``fn(image, guidance, config) -> (alpha, confidence)``, or a class built once per
+run as ``cls(config)`` whose instances are called as ``obj(image, guidance)``
+(backends that load weights).
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ MATTE_BACKENDS = Registry(
             "vfxmatte.matte.classical:matte_classical",
             "trimap from the mask, closed-form alpha in the unknown band (weight-free)",
             extra="classical",
+        ),
+        BackendEntry(
+            "network",
+            "vfxmatte.matte.network.backend:NetworkMatte",
+            "learned mask-guided matting network (PRN + iterative decoding), needs weights",
         ),
     ],
 )
