@@ -1,7 +1,8 @@
 """Decontaminate stage: straight foreground colour F with I = aF + (1-a)B, no spill.
 
-Backends are functions ``fn(linear_image, alpha, config) -> fg`` registered by
-name and imported when used.
+Backends are registered by name and imported when used: a function
+``fn(linear_image, alpha, config) -> fg``, or a class built once per run as
+``cls(config)`` and called as ``obj(linear_image, alpha)`` (backends with weights).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ DECONTAMINATE_BACKENDS = Registry(
             "vfxmatte.decontaminate.multilevel:estimate_foreground_multilevel",
             "fast multi-level foreground estimation (Germer et al. 2021), weight-free",
             extra="classical",
+        ),
+        BackendEntry(
+            "network",
+            "vfxmatte.decontaminate.network:NetworkForeground",
+            "foreground colour network (MGMatting) on the uncertain band, needs weights",
         ),
         BackendEntry(
             "none",

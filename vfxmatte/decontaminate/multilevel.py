@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vfxmatte.config import param, param_specs, validate_value
+from vfxmatte.decontaminate.tiles import Slices, area, band_crops, relative
 from vfxmatte.errors import BackendUnavailableError, ConfigError, InputError
 
 __all__ = [
@@ -70,7 +71,6 @@ _ALPHA_TOLERANCE = 1e-6
 # Above this share of the frame covered by crops, one full-frame solve is cheaper.
 _FULL_FRAME_SHARE = 0.7
 
-_Slices = tuple[slice, slice]
 _Solver = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
@@ -182,12 +182,12 @@ def estimate_foreground_background_multilevel(
         int(np.count_nonzero(band)),
         band.size,
         len(regions),
-        sum(_area(crop) for crop, _ in regions),
+        sum(area(crop) for crop, _ in regions),
     )
     with _single_threaded_numba():
         for crop, core in regions:
             f_crop, b_crop = _solve_crop(solve, image[crop], alpha[crop], cfg)
-            local = _relative(core, crop)
+            local = relative(core, crop)
             # Pixels of the core outside the band keep their exact values.
             unknown = ~(opaque[core] | clear[core])
             np.copyto(foreground[core], f_crop[local], where=unknown)
@@ -195,13 +195,13 @@ def estimate_foreground_background_multilevel(
     return foreground, background
 
 
-def _solve_regions(band: np.ndarray, cfg: MultilevelConfig) -> list[tuple[_Slices, _Slices]]:
+def _solve_regions(band: np.ndarray, cfg: MultilevelConfig) -> list[tuple[Slices, Slices]]:
     """``(crop, core)`` pairs to solve: the band crops, or the whole frame once."""
     full = (slice(0, band.shape[0]), slice(0, band.shape[1]))
     if not cfg.band_only:
         return [(full, full)]
-    crops = _band_crops(band, cfg.tile_size, cfg.context_margin)
-    if sum(_area(crop) for crop, _ in crops) >= _FULL_FRAME_SHARE * band.size:
+    crops = band_crops(band, cfg.tile_size, cfg.context_margin)
+    if sum(area(crop) for crop, _ in crops) >= _FULL_FRAME_SHARE * band.size:
         return [(full, full)]
     return crops
 
@@ -318,48 +318,3 @@ def _solve_crop(
     foreground = foreground[:h, :w] * np.float32(scale) + np.float32(lo)
     background = background[:h, :w] * np.float32(scale) + np.float32(lo)
     return foreground.astype(np.float32, copy=False), background.astype(np.float32, copy=False)
-
-
-def _band_crops(band: np.ndarray, tile: int, context: int) -> list[tuple[_Slices, _Slices]]:
-    """Regions to solve: ``(crop, core)`` for each row run of tiles touching the band.
-
-    ``band`` is the ``H×W`` bool mask of uncertain pixels. The core is the run
-    of tiles, whose result is kept; the crop adds ``context`` pixels on every
-    side (clamped to the frame).
-    """
-    h, w = band.shape
-    rows, cols = -(-h // tile), -(-w // tile)
-    padded = np.zeros((rows * tile, cols * tile), dtype=bool)
-    padded[:h, :w] = band
-    active = padded.reshape(rows, tile, cols, tile).any(axis=(1, 3))
-    crops = []
-    for r in range(rows):
-        y0, y1 = r * tile, min(h, (r + 1) * tile)
-        c = 0
-        while c < cols:
-            if not active[r, c]:
-                c += 1
-                continue
-            start = c
-            while c < cols and active[r, c]:
-                c += 1
-            x0, x1 = start * tile, min(w, c * tile)
-            core = (slice(y0, y1), slice(x0, x1))
-            crop = (
-                slice(max(0, y0 - context), min(h, y1 + context)),
-                slice(max(0, x0 - context), min(w, x1 + context)),
-            )
-            crops.append((crop, core))
-    return crops
-
-
-def _area(region: _Slices) -> int:
-    return (region[0].stop - region[0].start) * (region[1].stop - region[1].start)
-
-
-def _relative(core: _Slices, crop: _Slices) -> _Slices:
-    """``core`` in the coordinates of ``crop`` (which contains it)."""
-    return (
-        slice(core[0].start - crop[0].start, core[0].stop - crop[0].start),
-        slice(core[1].start - crop[1].start, core[1].stop - crop[1].start),
-    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from vfxmatte.config import param
 from vfxmatte.decontaminate import DECONTAMINATE_BACKENDS
 from vfxmatte.decontaminate.multilevel import MultilevelConfig
+from vfxmatte.decontaminate.network import NetworkForegroundConfig
 from vfxmatte.engine.outputs import OutputConfig
 from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.matte.classical import ClassicalMatteConfig
@@ -100,12 +101,14 @@ class DecontaminateStageConfig:
 
     backend: str = param(
         "multilevel",
-        "multilevel: fast multi-level foreground estimation; none: the plate colour as is.",
+        "multilevel: fast multi-level foreground estimation; network: the foreground colour "
+        "network (needs weights); none: the plate colour as is.",
         choices=DECONTAMINATE_BACKENDS.names(),
     )
     multilevel: MultilevelConfig = field(default_factory=MultilevelConfig)
 
 
+    network: NetworkForegroundConfig = field(default_factory=NetworkForegroundConfig)
 @dataclass
 class EngineConfig:
     """How the frame loop runs."""
