@@ -28,7 +28,8 @@ SUBCOMMANDS = {
     "panoptic": "panoptic",
     "train": "stubs",
     "eval": "eval",
-    "export": "stubs",
+    "export": "export",
+    "weights": "weights",
 }
 
 log = logging.getLogger("vfxmatte")

@@ -10,7 +10,6 @@ from vfxmatte.errors import BackendUnavailableError
 # Subcommand -> what it will do; removed from here as each lands.
 PENDING = {
     "train": "train the matting networks from a YAML config",
-    "export": "export networks to TorchScript/ONNX and Nuke's Cattery",
 }
 
 

@@ -21,19 +21,64 @@ import torch
 
 from vfxmatte.matte.network.options import SCHEDULES
 
-__all__ = ["SCHEDULES", "DecodeTrace", "commit_schedule", "iterative_decode"]
+__all__ = [
+    "SCHEDULES",
+    "DecodeTrace",
+    "commit_schedule",
+    "commit_step",
+    "commit_target",
+    "iterative_decode",
+]
 
 Predict = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def commit_schedule(step: int, steps: int, kind: str = "cosine") -> float:
     """Share of all pixels committed after ``step`` (1-based) of ``steps``."""
-    r = min(max(step / steps, 0.0), 1.0)
+    r = min(max(float(step) / float(steps), 0.0), 1.0)
     if kind == "linear":
         return r
     if kind == "cosine":
         return 1.0 - math.cos(0.5 * math.pi * r)
-    raise ValueError(f"unknown schedule {kind!r}")
+    raise ValueError("unknown schedule " + kind)
+
+
+def commit_target(step: int, steps: int, pixels: int, kind: str = "cosine") -> int:
+    """Pixels committed after ``step`` of ``steps``: all of them at the last step."""
+    if step >= steps:
+        return pixels
+    return int(round(commit_schedule(step, steps, kind) * float(pixels)))
+
+
+def commit_step(
+    state: torch.Tensor,
+    committed: torch.Tensor,
+    error_out: torch.Tensor,
+    alpha: torch.Tensor,
+    error: torch.Tensor,
+    target: int,
+) -> None:
+    """Commit the lowest-error still-coarse pixels of every sample until ``target`` are done.
+
+    ``state``, ``committed`` (bool) and ``error_out`` are updated in place; all
+    tensors are ``N x 1 x H x W``. Ties break by pixel order (stable sort), so the
+    result is deterministic. TorchScript-compatible (used by the export too).
+    """
+    n = state.shape[0]
+    flat_state = state.view(n, -1)
+    flat_done = committed.view(n, -1)
+    flat_error = error_out.view(n, -1)
+    a = alpha.reshape(n, -1)
+    e = error.reshape(n, -1)
+    for b in range(n):
+        take = target - int(flat_done[b].sum())
+        if take <= 0:
+            continue
+        ranked = torch.where(flat_done[b], torch.full_like(e[b], math.inf), e[b])
+        order = torch.sort(ranked.float(), stable=True)[1][:take]
+        flat_state[b, order] = a[b, order]
+        flat_error[b, order] = e[b, order]
+        flat_done[b, order] = True
 
 
 @dataclass
@@ -63,9 +108,7 @@ def iterative_decode(
     """
     if steps <= 1:
         alpha, error = predict(coarse)
-        count = int(alpha[0].numel())
-        return alpha, error, DecodeTrace([count] * alpha.shape[0])
-    n = coarse.shape[0]
+        return alpha, error, DecodeTrace([int(alpha[0].numel())])
     pixels = int(coarse[0].numel())
     state = coarse.clone()
     committed = torch.zeros_like(coarse, dtype=torch.bool)
@@ -73,21 +116,7 @@ def iterative_decode(
     counts: list[int] = []
     for step in range(1, steps + 1):
         alpha, error = predict(state)
-        target = pixels if step == steps else round(commit_schedule(step, steps, schedule) * pixels)
-        flat_state = state.view(n, -1)
-        flat_done = committed.view(n, -1)
-        flat_error = error_out.view(n, -1)
-        a = alpha.reshape(n, -1)
-        e = error.reshape(n, -1)
-        for b in range(n):
-            have = int(flat_done[b].sum())
-            take = max(0, target - have)
-            if take == 0:
-                continue
-            ranked = torch.where(flat_done[b], torch.full_like(e[b], math.inf), e[b].float())
-            order = torch.sort(ranked, stable=True).indices[:take]
-            flat_state[b, order] = a[b, order]
-            flat_error[b, order] = e[b, order]
-            flat_done[b, order] = True
+        target = commit_target(step, steps, pixels, schedule)
+        commit_step(state, committed, error_out, alpha, error, target)
         counts.append(int(committed[0].sum()))
     return state, error_out, DecodeTrace(counts)

@@ -35,7 +35,8 @@ def ellipse_kernel(size: int) -> torch.Tensor:
 
 def uncertain_mask(alpha: torch.Tensor) -> torch.Tensor:
     """1 where ``1/255 < alpha < 1 - 1/255``, else 0 (same dtype as ``alpha``)."""
-    return ((alpha > LOW) & (alpha < 1.0 - LOW)).to(alpha.dtype)
+    low = 1.0 / 255.0  # LOW, spelled out: TorchScript does not read module globals
+    return ((alpha > low) & (alpha < 1.0 - low)).to(alpha.dtype)
 
 
 def dilate(mask: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

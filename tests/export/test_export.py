@@ -1,0 +1,151 @@
+"""TorchScript export: scripted == eager, fresh-process load, half precision, Cattery folder, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from vfxmatte.cli import main
+from vfxmatte.decontaminate.colour_net import ColourNet
+from vfxmatte.export.model import MatteExport, srgb_decode, srgb_encode
+from vfxmatte.export.torchscript import build_export, save_torchscript
+from vfxmatte.io.colour import linear_to_srgb
+from vfxmatte.matte.network.arch import PRNMattingNet
+from vfxmatte.matte.network.backend import NetworkMatte
+from vfxmatte.matte.network.options import NetworkMatteConfig
+from vfxmatte.weights import save_checkpoint
+
+TINY = {
+    "name": "custom", "stem": (8, 8, 8), "enc_planes": (8, 8, 16, 16), "enc_blocks": (1, 1, 1, 1),
+    "skip_planes": (8, 8, 8, 8, 16), "aspp_mid": 8, "aspp_out": 16, "dec_blocks": (1, 1, 1, 1),
+    "head_mid": 8,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("w")
+    torch.manual_seed(0)
+    matte = PRNMattingNet(TINY)
+    for m in matte.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+    colour = ColourNet({"widths": (8, 8, 8, 8)})
+    save_checkpoint(folder / "m.safetensors", "matte", {"arch": dataclasses.asdict(matte.arch)},
+                    matte.state_dict())  # fmt: skip
+    save_checkpoint(folder / "c.safetensors", "colour", {"arch": dataclasses.asdict(colour.arch)},
+                    colour.state_dict())  # fmt: skip
+    return str(folder / "m.safetensors"), str(folder / "c.safetensors")
+
+
+def _input(h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 4, h, w, generator=g) * 1.5
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    x[0, 3] = (((yy - h / 2) ** 2 + (xx - w / 2) ** 2) < (min(h, w) / 3) ** 2).float()
+    return x
+
+
+def test_srgb_curves_match_the_library():
+    x = torch.linspace(0, 1, 1001)
+    np.testing.assert_allclose(srgb_encode(x).numpy(), linear_to_srgb(x.numpy()), atol=2e-6)
+    np.testing.assert_allclose(srgb_decode(srgb_encode(x)).numpy(), x.numpy(), atol=2e-6)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (150, 90)])
+def test_scripted_equals_eager_and_the_layout_is_4_to_4(weights, tmp_path, size):
+    module = build_export(*weights, working_size=96, iterations=3)
+    x = _input(*size)
+    check = save_torchscript(module, tmp_path / "m.pt", example=x)
+    assert check.max_abs_diff <= 1e-5 and check.shape == (1, 4, *size)
+    loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    with torch.no_grad():
+        assert torch.equal(loaded(x), module(x))
+
+
+def test_alpha_matches_the_engine_backend(weights):
+    module = build_export(weights[0], working_size=1024, iterations=2)
+    x = _input(64, 80)
+    with torch.no_grad():
+        out = module(x)
+    net = NetworkMatte(NetworkMatteConfig(weights=weights[0], iterations=2, device="cpu"))
+    display = np.clip(linear_to_srgb(x[0, :3].permute(1, 2, 0).numpy()), 0, 1)
+    alpha, _ = net(display, x[0, 3].numpy())
+    np.testing.assert_allclose(out[0, 3].numpy(), alpha, atol=1e-4)
+    # without a colour network the foreground is the plate where alpha > eps
+    fg = out[0, :3]
+    seen = out[0, 3] > 1e-3
+    assert torch.equal(fg[:, seen], x[0, :3][:, seen]) and not fg[:, ~seen].any()
+
+
+def test_loads_and_runs_in_a_fresh_process(weights, tmp_path):
+    module = build_export(*weights, working_size=64, iterations=2)
+    x = _input(50, 70, seed=3)
+    save_torchscript(module, tmp_path / "m.pt")
+    torch.save(x, tmp_path / "x.pt")
+    code = (
+        f"import torch; m = torch.jit.load(r'{tmp_path}/m.pt'); x = torch.load(r'{tmp_path}/x.pt');"
+        f"torch.save(m(x).detach(), r'{tmp_path}/y.pt')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with torch.no_grad():
+        expected = module(x)
+    assert torch.allclose(torch.load(tmp_path / "y.pt"), expected, atol=1e-6)
+
+
+def test_half_precision_follows_the_input(weights, tmp_path):
+    module = build_export(*weights, working_size=64, iterations=2)
+    save_torchscript(module, tmp_path / "m.pt")
+    half = torch.jit.load(str(tmp_path / "m.pt")).half()
+    x = _input(48, 64)
+    with torch.no_grad():
+        y = half(x.half())
+        ref = module(x)
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+    assert (y[:, 3].float() - ref[:, 3]).abs().mean() < 0.02
+
+
+def test_cattery_folder_and_cli(weights, tmp_path, capsys):
+    folder = tmp_path / "cattery"
+    rc = main(["export", "--matte-weights", weights[0], "--colour-weights", weights[1],
+               "--working-size", "64", "--nuke", str(folder)])  # fmt: skip
+    assert rc == 0
+    info = json.loads((folder / "export.json").read_text())
+    assert info["channels_in"] == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
+    assert info["attributes"] == {"working_size": 64, "iterations": 0, "alpha_epsilon": 0.001}
+    assert info["colour_network"] is True
+    guide = (folder / "CATTERY.md").read_text()
+    assert "CatFileCreator" in guide and str((folder / "vfxmatte_matte.pt").resolve()) in guide
+    assert torch.jit.load(str(folder / "vfxmatte_matte.pt"))(_input(32, 32)).shape == (1, 4, 32, 32)
+    assert main(["export", "--matte-weights", weights[0], "-o", str(tmp_path / "x.pt")]) == 0
+    assert (tmp_path / "x.pt").exists()
+
+
+def test_cli_errors(weights, tmp_path, capsys):
+    assert main(["export", "--matte-weights", weights[0]]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+    assert main(["export", "--matte-weights", weights[0], "-o", "x.pt", "--working-size", "8"]) == 2
+    assert "--working-size" in capsys.readouterr().err
+    assert main(["export", "--matte-weights", str(tmp_path / "none.safetensors"),
+                 "-o", str(tmp_path / "x.pt")]) == 2  # fmt: skip
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_weights_cli(weights, tmp_path, capsys):
+    assert main(["weights", "info", weights[0]]) == 0
+    out = capsys.readouterr().out
+    assert "matte network" in out and '"name": "custom"' in out
+    assert main(["weights", "convert-mgmatting", "x.pth", str(tmp_path / "o.safetensors")]) == 2
+    assert "--accept-licence" in capsys.readouterr().err
+
+
+def test_export_module_runs_without_a_colour_network():
+    torch.manual_seed(0)
+    module = MatteExport(PRNMattingNet(TINY), None, working_size=64)
+    assert module(_input(40, 40)).shape == (1, 4, 40, 40)

@@ -1,0 +1,57 @@
+"""``vfxmatte weights``: inspect checkpoints and convert foreign ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from vfxmatte.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("weights", help="inspect or convert network checkpoints")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    info = actions.add_parser("info", help="kind, architecture, size and metadata of a checkpoint")
+    info.add_argument("path")
+    info.set_defaults(run=run_info)
+    convert = actions.add_parser(
+        "convert-mgmatting",
+        help="convert the released MGMatting checkpoint (non-commercial licence) to vfxmatte",
+    )
+    convert.add_argument("checkpoint", help="the release's .pth (e.g. latest_model.pth)")
+    convert.add_argument("output", help="vfxmatte checkpoint to write (.safetensors)")
+    convert.add_argument(
+        "--accept-licence", action="store_true",
+        help="confirm you may use the MGMatting weights (non-commercial research only)",
+    )  # fmt: skip
+    convert.set_defaults(run=run_convert)
+    parser.set_defaults(run=lambda args: parser.print_help() or 1)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from vfxmatte.weights import load_checkpoint
+
+    checkpoint = load_checkpoint(args.path)
+    count = sum(int(t.numel()) for t in checkpoint.state_dict.values())
+    print(f"{args.path}: {checkpoint.kind} network, {len(checkpoint.state_dict)} tensors, "
+          f"{count:,} values")  # fmt: skip
+    print("config: " + json.dumps(checkpoint.config, sort_keys=True))
+    for key, value in sorted(checkpoint.metadata.items()):
+        print(f"{key}: {value}")
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from vfxmatte.matte.network.convert import LICENCE_NOTE, convert_mgmatting
+
+    if not args.accept_licence:
+        raise ConfigError(
+            f"{LICENCE_NOTE}. Pass --accept-licence to confirm your use is covered; vfxmatte "
+            "ships its own weights and never needs these."
+        )
+    if not str(args.output).endswith(".safetensors"):
+        raise ConfigError(f"the output should be a .safetensors file, got {args.output}")
+    convert_mgmatting(args.checkpoint, args.output)
+    print(f"wrote {args.output} (matte network, architecture mgm, {LICENCE_NOTE})")
+    return 0
