@@ -66,3 +66,52 @@ def test_missing_weights_stop_the_run_before_any_frame(small_shot, tmp_path):
     with pytest.raises(WeightsError, match="not found"):
         run_pipeline(config)
     assert not list(tmp_path.glob("m*.exr"))
+
+
+def _refine_weights(folder, feature_channels):
+    from vfxmatte.refine.sparse_net import SparseRefineArch, SparseRefineNet
+
+    torch.manual_seed(1)
+    arch = SparseRefineArch(width=8, blocks=1, feature_channels=feature_channels)
+    net = SparseRefineNet(arch)
+    path = folder / f"refine{feature_channels}.safetensors"
+    save_checkpoint(path, "refine", dataclasses.asdict(arch), net.state_dict())
+    return str(path)
+
+
+@pytest.mark.parametrize("feature_channels", [0, 8])
+def test_sparse_refine_runs_after_the_network_and_changes_only_uncertain_pixels(
+    small_shot, weights, tmp_path, feature_channels
+):
+    from vfxmatte.engine.stages import Stages
+
+    config = PipelineConfig(plate=small_shot.plate, mask=small_shot.mask)
+    config.matte.backend = "network"
+    config.matte.network.weights = weights
+    config.matte.network.device = "cpu"
+    config.refine.backend = "sparse"
+    config.refine.sparse.weights = _refine_weights(tmp_path, feature_channels)
+    config.refine.sparse.tau = 0.3
+    config.decontaminate.backend = "none"
+    frame = open_plate(small_shot.plate).read(1001)
+    colour = ColourContext.for_plate(config, frame)
+    display = colour.display(frame.pixels[..., :3])
+    guidance = read_mask(small_shot.mask)
+    refined = Stages(config, colour).process(frame, guidance, display)
+    coarse = NetworkMatte(config.matte.network).matte(display, guidance)
+    selected = (1.0 - coarse.confidence) > 0.3
+    assert selected.any()
+    assert np.array_equal(refined.alpha[~selected], coarse.alpha[~selected])
+    assert not np.allclose(refined.alpha[selected], coarse.alpha[selected])
+
+
+def test_refiner_needing_features_refuses_the_classical_matte(small_shot, tmp_path):
+    from vfxmatte.engine.stages import Stages
+    from vfxmatte.errors import ConfigError
+
+    config = PipelineConfig(plate=small_shot.plate, mask=small_shot.mask)
+    config.refine.backend = "sparse"
+    config.refine.sparse.weights = _refine_weights(tmp_path, 8)
+    frame = open_plate(small_shot.plate).read(1001)
+    with pytest.raises(ConfigError, match="decoder feature channels"):
+        Stages(config, ColourContext.for_plate(config, frame))

@@ -29,6 +29,7 @@ from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.propagate.flow import FlowPropagateConfig
 from vfxmatte.propagate.sam2 import Sam2PropagateConfig
 from vfxmatte.refine import REFINE_BACKENDS
+from vfxmatte.refine.options import SparseRefineConfig
 
 __all__ = [
     "DecontaminateStageConfig",
@@ -91,8 +92,12 @@ class RefineStageConfig:
     """Sparse high-resolution refinement of the uncertain pixels."""
 
     backend: str = param(
-        "none", "Refinement backend (none: keep the matte stage's alpha).", choices=REFINE_BACKENDS
+        "none",
+        "Refinement backend (none: keep the matte stage's alpha; sparse: refine the "
+        "uncertain pixels at full resolution, needs refine.sparse.weights).",
+        choices=REFINE_BACKENDS.names(),
     )
+    sparse: SparseRefineConfig = field(default_factory=SparseRefineConfig)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from vfxmatte.io.colour import convert_colourspace, is_linear, resolve_colourspa
 from vfxmatte.io.frame import Frame
 from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.propagate import PROPAGATE_BACKENDS
+from vfxmatte.refine import REFINE_BACKENDS
 
 __all__ = ["ColourContext", "Stages", "make_propagator"]
 
@@ -85,12 +86,29 @@ def _bind(registry: Any, name: str, section: Any) -> Callable[..., Any]:
 
 
 class Stages:
-    """Matte -> refine -> decontaminate for one frame, built once per run."""
+    """Matte -> refine -> decontaminate for one frame, built once per run.
+
+    Backends that load weights are built here, once. Call :meth:`reset` where
+    frames stop being consecutive (a new pass or chunk): the refiner's temporal
+    reuse compares each frame with the previous one.
+    """
 
     def __init__(self, config: PipelineConfig, colour: ColourContext) -> None:
         self.config = config
         self.colour = colour
         self._matte = _bind(MATTE_BACKENDS, config.matte.backend, config.matte)
+        self._refine = (
+            None
+            if config.refine.backend == "none"
+            else _bind(REFINE_BACKENDS, config.refine.backend, config.refine)
+        )
+        self._refine_features = int(getattr(self._refine, "feature_channels", 0))
+        if self._refine_features and not hasattr(self._matte, "matte"):
+            raise ConfigError(
+                f"The refinement network reads {self._refine_features} decoder feature channels, "
+                f"which matte.backend={config.matte.backend} does not produce; use "
+                "matte.backend=network or a refinement network without features."
+            )
         self._decontaminate = _bind(
             DECONTAMINATE_BACKENDS, config.decontaminate.backend, config.decontaminate
         )
@@ -104,15 +122,29 @@ class Stages:
             guidance: ``H x W`` float32 in [0,1].
             display: ``frame`` converted by :meth:`ColourContext.display`.
         """
+        features = None
         with self.timer.stage("matte"):
-            alpha, confidence = self._matte(display, guidance)
-        # refine: backends arrive with the network issue; "none" keeps the matte's alpha.
+            if hasattr(self._matte, "matte"):  # learned backends also give decoder features
+                result = self._matte.matte(display, guidance)
+                alpha, confidence, features = result.alpha, result.confidence, result.features
+            else:
+                alpha, confidence = self._matte(display, guidance)
+        if self._refine is not None:
+            with self.timer.stage("refine"):
+                feats = features if self._refine_features else None
+                alpha = self._refine(display, alpha, confidence, features=feats)
         with self.timer.stage("decontaminate"):
             linear = self.colour.linear_plate(frame.pixels[..., :3])
             fg = self._decontaminate(linear, alpha)
         metadata = dict(frame.metadata)
         metadata["oiio:ColorSpace"] = self.colour.linear
         return FrameResult(frame.number, alpha, fg, confidence, metadata)
+
+
+    def reset(self) -> None:
+        """Forget per-shot state (the refiner's previous frame)."""
+        if self._refine is not None and hasattr(self._refine, "reset"):
+            self._refine.reset()
 
 
 def make_propagator(config: PipelineConfig, frames: list[int]) -> Any:
