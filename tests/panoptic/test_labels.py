@@ -69,7 +69,9 @@ def test_read_coco_png_and_json(tmp_path):
     things = read_coco_thing_ids(tmp_path / "p.json", "img1.png")
     segs = segments_from_label_map(got, info=info, things=things, min_area=0)
     assert [(s.name, s.area, s.isthing) for s in segs] == [
-        ("void", 18, False), ("sky_other_1", 18, False), ("person_1", 18, True)
+        ("void", 18, False),
+        ("sky_other_1", 18, False),
+        ("person_1", 18, True),
     ]
     with pytest.raises(InputError, match="pass png_name"):
         read_coco_segments_info(tmp_path / "p.json")
@@ -95,7 +97,9 @@ def test_missing_file():
 def test_segments_default_names_and_partition():
     segs = segments_from_label_map(_ids())
     assert [(s.id, s.name, s.area, s.isthing) for s in segs] == [
-        (0, "segment0", 32, None), (7, "segment7", 32, None), (300, "segment300", 32, None)
+        (0, "segment0", 32, None),
+        (7, "segment7", 32, None),
+        (300, "segment300", 32, None),
     ]
     assert np.array_equal(sum(s.mask.astype(int) for s in segs), np.ones((8, 12), int))
 
@@ -138,3 +142,29 @@ def test_ids_missing_from_info():
         segments_from_label_map(_ids(), info={0: "bg"})
     segs = segments_from_label_map(_ids(), info={0: "bg", 7: "a", 300: "b", 8: "unused"})
     assert [s.name for s in segs] == ["bg", "a", "b"]
+
+
+def test_over_limit_merges_the_smallest(caplog):
+    ids = np.arange(20 * 20).reshape(20, 20) // 20  # 20 rows of 20 px
+    ids[0, :] = 100  # ... one row made of a single larger id
+    ids[1, :5] = 100
+    with caplog.at_level(logging.WARNING):
+        segs = segments_from_label_map(ids, max_segments=5, over_limit="merge")
+    assert len(segs) == 5 and sum(s.area for s in segs) == 400
+    assert "beyond max_segments=5" in caplog.text
+    with pytest.raises(ConfigError, match=r"over_limit must be 'error' or 'merge'.*'merge'"):
+        segments_from_label_map(ids, over_limit="merg")
+
+
+def test_thousands_of_specks_merge_quickly_with_a_short_warning(caplog):
+    rng = np.random.default_rng(0)
+    ids = np.zeros((200, 300), np.int64)
+    ids[:, 150:] = 1
+    specks = zip(rng.integers(0, 198, 4000), rng.integers(0, 298, 4000), strict=True)
+    for i, (y, x) in enumerate(specks):
+        ids[y : y + 2, x : x + 2] = 2 + i
+    with caplog.at_level(logging.WARNING):
+        segs = segments_from_label_map(ids, min_area=16)
+    assert [s.id for s in segs] == [0, 1]
+    assert sum(s.area for s in segs) == ids.size
+    assert "(and " in caplog.text and len(caplog.text) < 1000  # the list is cut short

@@ -48,18 +48,22 @@ def _check_labels(labels: np.ndarray, k_count: int, hw: tuple[int, int]) -> np.n
 
 
 def _check_alphas(alphas: np.ndarray) -> np.ndarray:
-    """Validate ``K x H x W`` alphas in [0, 1]; return them clipped, as float64."""
+    """Validate ``K x H x W`` alphas in [0, 1] (values within the slack are clipped later)."""
     alphas = np.asarray(alphas)
     if alphas.ndim != 3 or alphas.shape[0] < 1:
         raise InputError(f"alphas must be K x H x W with K >= 1, got shape {alphas.shape}.")
-    a = alphas.astype(np.float64)
-    if not np.isfinite(a).all():
+    if alphas.dtype.kind not in "biuf":
+        raise InputError(f"alphas must be a float array, got dtype {alphas.dtype}.")
+    if not np.isfinite(alphas).all():
         raise InputError("alphas contain NaN or inf; fix the matting step that produced them.")
-    if a.size and (a.min() < -_ALPHA_SLACK or a.max() > 1.0 + _ALPHA_SLACK):
-        raise InputError(
-            f"alphas must be in [0, 1], got values {a.min():.6g} to {a.max():.6g}."
-        )
-    return np.clip(a, 0.0, 1.0)
+    lo, hi = (float(alphas.min()), float(alphas.max())) if alphas.size else (0.0, 0.0)
+    if lo < -_ALPHA_SLACK or hi > 1.0 + _ALPHA_SLACK:
+        raise InputError(f"alphas must be in [0, 1], got values {lo:.6g} to {hi:.6g}.")
+    return alphas
+
+
+#: Elements of ``K x pixels`` worked on at a time (float64: 32 MB), to bound memory.
+_CHUNK_ELEMENTS = 1 << 22
 
 
 def _check_order(order: Sequence[int], k_count: int) -> list[int]:
@@ -74,9 +78,8 @@ def _check_order(order: Sequence[int], k_count: int) -> list[int]:
 
 
 def _give_to_label(layers: np.ndarray, labels: np.ndarray, amount: np.ndarray) -> None:
-    """Add ``amount`` (``H x W``) to the layer of each pixel's label segment, in place."""
-    rows, cols = np.indices(labels.shape)
-    layers[labels, rows, cols] += amount
+    """Add ``amount`` (shaped as ``labels``) to each pixel's label layer, in place."""
+    layers[(labels, *np.indices(labels.shape))] += amount
 
 
 def aggregate_layers(
@@ -114,13 +117,53 @@ def aggregate_layers(
             outside [0, 1] or not finite.
         ConfigError: ``order`` is not a permutation of ``range(K)``.
     """
-    a = _check_alphas(alphas)
-    k_count, h, w = a.shape
+    alphas = _check_alphas(alphas)
+    k_count, h, w = alphas.shape
     idx = _check_labels(labels, k_count, (h, w))
+    back_to_front = _check_order(order, k_count) if order is not None else None
+    # Most pixels are settled by one alpha of 1, or by none (the label's): one-hot there,
+    # and the composition only runs where alphas are fractional or overlap.
+    flat = alphas.reshape(k_count, -1)
+    top, top_value, count = _top(flat)
+    settled = (count == 0) | ((count == 1) & (top_value >= 1.0))
+    winner = np.where(count == 0, idx.ravel(), top)
+    layers = np.empty((k_count, h * w), np.float32)
+    for k in range(k_count):  # one-hot of the winner; the active pixels are redone below
+        np.equal(winner, k, out=layers[k], casting="unsafe")
+    active = np.flatnonzero(~settled)
+    step = max(1, _CHUNK_ELEMENTS // k_count)
+    for i in range(0, active.size, step):
+        part = active[i : i + step]
+        a = np.clip(flat[:, part].astype(np.float64), 0.0, 1.0)
+        layers[:, part] = _compose(a, idx.ravel()[part], back_to_front)
+    return layers.reshape(k_count, h, w)
+
+
+def _top(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel of ``K x N`` alphas: the first largest one's index, its value, how many > 0.
+
+    One contiguous pass per segment (``argmax`` over axis 0 strides across the whole
+    array for every pixel and is several times slower).
+    """
+    top = np.zeros(flat.shape[1], np.intp)
+    value = flat[0].copy()
+    count = (flat[0] > 0).astype(np.int32)
+    for k in range(1, flat.shape[0]):
+        row = flat[k]
+        better = row > value
+        top[better] = k
+        np.maximum(value, row, out=value)
+        count += row > 0
+    return top, value, count
+
+
+def _compose(a: np.ndarray, idx: np.ndarray, order: list[int] | None) -> np.ndarray:
+    """:func:`aggregate_layers` of some pixels: ``a`` ``K x ...`` float64 in [0, 1], ``idx``
+    their labels (shaped as ``a[0]``)."""
     if order is not None:
         layers = np.empty_like(a)
-        trans = np.ones((h, w), np.float64)
-        for k in reversed(_check_order(order, k_count)):
+        trans = np.ones(idx.shape, np.float64)
+        for k in reversed(order):
             layers[k] = a[k] * trans
             trans *= 1.0 - a[k]
         remainder = trans
@@ -133,7 +176,7 @@ def aggregate_layers(
     # Float rounding can leave sums of 1 +- 1e-15; renormalising keeps the
     # float32 result within one rounding of 1 at every pixel.
     layers /= layers.sum(axis=0, keepdims=True)
-    return layers.astype(np.float32)
+    return layers
 
 
 def alphas_from_layers(
@@ -153,7 +196,7 @@ def alphas_from_layers(
     Returns:
         ``K x H x W`` float32 alphas in [0, 1].
     """
-    v = _check_alphas(layers)
+    v = np.clip(_check_alphas(layers).astype(np.float64), 0.0, 1.0)
     order = _check_order(order, v.shape[0])
     alphas = np.zeros_like(v)
     trans = np.ones(v.shape[1:], np.float64)

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -158,21 +158,36 @@ def encode_cryptomatte(
         InputError: no segments, bad names, non-2D/mismatched shapes, NaN/inf.
         ConfigError: ranks < 1, or two names with the same ID.
     """
-    if isinstance(ranks, bool) or not isinstance(ranks, int) or not 1 <= ranks <= 200:
-        raise ConfigError(f"ranks must be an integer in 1..200 (default 6), got {ranks!r}.")
-    ranks += ranks % 2
+    ranks = _check_ranks(ranks)
     _check_names(coverages)
     arrays = _check_arrays(coverages, "Coverage", None)
     names = list(arrays)
-    ids, manifest = _segment_ids(names)
     height, width = arrays[names[0]].shape
     pixels = np.zeros((height, width, 2 * ranks), np.float32)
+    manifest = _encode_into(pixels, arrays, ranks)
+    return pixels, manifest
+
+
+def _check_ranks(ranks: int) -> int:
+    """``ranks`` rounded up to even; ConfigError outside 1..200."""
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or not 1 <= ranks <= 200:
+        raise ConfigError(f"ranks must be an integer in 1..200 (default 6), got {ranks!r}.")
+    return ranks + ranks % 2
+
+
+def _encode_into(
+    pixels: np.ndarray, arrays: Mapping[str, np.ndarray], ranks: int
+) -> dict[str, str]:
+    """Rank checked ``arrays`` into ``pixels`` (``H x W x 2*ranks``); returns the manifest."""
+    names = list(arrays)
+    ids, manifest = _segment_ids(names)
+    height, width = pixels.shape[:2]
     rows = max(1, _CHUNK_ELEMENTS // max(1, width * len(names)))
     for y0 in range(0, height, rows):
         y1 = min(height, y0 + rows)
         stack = np.stack([arrays[n][y0:y1] for n in names], axis=-1)  # [h, W, K]
         pixels[y0:y1] = _rank_rows(stack, ids, ranks)
-    return pixels, manifest
+    return manifest
 
 
 def write_cryptomatte(
@@ -182,7 +197,7 @@ def write_cryptomatte(
     layer: str = "CryptoObject",
     ranks: int = 6,
     metadata: Mapping[str, Any] | None = None,
-    extra_channels: Mapping[str, np.ndarray] | None = None,
+    extra_channels: Mapping[str, np.ndarray | Callable[[], np.ndarray]] | None = None,
     dtype: str = "float",
     compression: str = "zip",
 ) -> None:
@@ -197,7 +212,8 @@ def write_cryptomatte(
             even). Coverage of lower-ranked segments in a pixel is dropped.
         metadata: more header attributes (e.g. those carried from the plate).
         extra_channels: more ``H x W`` channels in the same file, e.g. an ``R,G,B,A``
-            preview or ``<segment>.A`` mattes.
+            preview or ``<segment>.A`` mattes; a value may be a function returning the
+            array, called once when the channel is filled (bounds memory).
         dtype: pixel type of the whole file; only ``float`` is valid, since Cryptomatte
             IDs are float32 bit patterns that half would destroy.
         compression: EXR compression (lossless ones only make sense: ``zip``, ``piz``...).
@@ -217,16 +233,23 @@ def write_cryptomatte(
         )
     if not isinstance(layer, str) or not layer:
         raise ConfigError(f"layer must be a non-empty name such as 'CryptoObject', got {layer!r}.")
-    pixels, manifest = encode_cryptomatte(coverages, ranks)
-    channels = cryptomatte_channels(layer, pixels.shape[2] // 2)
-    extras = _check_arrays(extra_channels or {}, "Extra channel", pixels.shape[:2], "the coverages")
+    ranks = _check_ranks(ranks)
+    _check_names(coverages)
+    arrays = _check_arrays(coverages, "Coverage", None)
+    shape = next(iter(arrays.values())).shape
+    channels = cryptomatte_channels(layer, ranks)
+    extras = dict(extra_channels or {})
     clash = sorted(set(extras) & set(channels))
     if clash:
         raise ConfigError(f"Extra channels {', '.join(clash)} clash with the Cryptomatte ones.")
-    if extras:
-        extra_pixels = np.stack(list(extras.values()), axis=-1)
-        pixels = np.concatenate([extra_pixels, pixels], axis=-1)
-        channels = list(extras) + channels
+    # One array for the whole file, filled channel by channel (no stacked copies).
+    pixels = np.empty((*shape, len(extras) + 2 * ranks), np.float32)
+    for c, name in enumerate(extras):
+        value = extras[name]() if callable(extras[name]) else extras[name]
+        checked = _check_arrays({name: value}, "Extra channel", shape, "the coverages")
+        pixels[..., c] = checked[name]
+    manifest = _encode_into(pixels[..., len(extras) :], arrays, ranks)
+    channels = list(extras) + channels
     key = cryptomatte_key(layer)
     header = dict(metadata or {})
     header.update(

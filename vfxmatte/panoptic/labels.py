@@ -16,18 +16,19 @@ Files read:
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from vfxmatte.errors import ConfigError, InputError
+from vfxmatte.errors import ConfigError, InputError, closest_hint
 from vfxmatte.io.image import read_image
 
 __all__ = [
@@ -48,16 +49,24 @@ class Segment:
     Attributes:
         id: the id in the label map (0 is a normal id, e.g. background/stuff).
         name: from ``info`` (e.g. ``person_2``), else ``segment{id}``.
-        mask: ``H x W`` bool, the pixels of the segment (after tiny merges).
-        area: number of pixels in ``mask``.
+        area: number of pixels of the segment (after tiny merges).
         isthing: True for a countable object, False for stuff, None if unknown.
+        label_map: ``H x W`` integer ids (after merges) shared by all the segments of
+            one map; the segment is where it equals ``id``.
     """
 
     id: int
     name: str
-    mask: np.ndarray
     area: int
     isthing: bool | None = None
+    label_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """``H x W`` bool, the pixels of the segment (computed on each access)."""
+        if self.label_map is None:
+            raise InputError(f"Segment '{self.name}' has no label map to take its mask from.")
+        return self.label_map == self.id
 
 
 def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
@@ -172,9 +181,7 @@ def read_coco_segments_info(
     return {k: name for k, (name, _) in segs.items()}
 
 
-def read_coco_thing_ids(
-    json_path: str | os.PathLike[str], png_name: str | None = None
-) -> set[int]:
+def read_coco_thing_ids(json_path: str | os.PathLike[str], png_name: str | None = None) -> set[int]:
     """Ids of the "thing" segments (``isthing`` categories) of a COCO annotation.
 
     Pass the result as ``things`` to :func:`segments_from_label_map`. Arguments
@@ -203,47 +210,61 @@ def _contacts(labels: np.ndarray) -> dict[int, dict[int, int]]:
     return out
 
 
-def _merge_tiny(labels: np.ndarray, min_area: int) -> np.ndarray:
-    """Merge segments under ``min_area`` px into the neighbour they touch most.
+def _merge_small(labels: np.ndarray, min_area: int, max_count: int | None) -> np.ndarray:
+    """Merge segments into the neighbour they touch most, smallest first.
 
-    Smallest first; "touch" counts 4-neighbour pixel pairs; ties go to the
-    larger neighbour, then the lower id. A merged segment's contacts are added
-    to its target's, so later merges see the grown segment. A tiny segment that
-    touches nothing (the only id in the map) is kept.
+    A segment is merged while it is under ``min_area`` px, or while more than
+    ``max_count`` segments are left (None: no limit). "Touch" counts 4-neighbour
+    pixel pairs; ties go to the larger neighbour, then the lower id. A merged
+    segment's contacts are added to its target's, so later merges see the grown
+    segment. A segment that touches nothing (the only id in the map) is kept.
     """
     ids, counts = np.unique(labels, return_counts=True)
     area = dict(zip(ids.tolist(), counts.tolist(), strict=True))
     contacts = _contacts(labels)
+    heap = [(n, i) for i, n in area.items()]
+    heapq.heapify(heap)
     remap: dict[int, int] = {}
-    while True:
-        tiny = [i for i in area if area[i] < min_area and contacts.get(i)]
-        if not tiny:
+    while heap:
+        n, src = heapq.heappop(heap)
+        if area.get(src) != n:
+            continue  # a stale entry: src has grown or been merged since
+        over = max_count is not None and len(area) > max_count
+        if n >= min_area and not over:
             break
-        src = min(tiny, key=lambda i: (area[i], i))
-        near = contacts.pop(src)
+        near = contacts.pop(src, None)
+        if not near:
+            continue  # isolated: nothing to merge into
         dst = max(near, key=lambda j: (near[j], area[j], -j))
-        for j, n in near.items():
+        for j, k in near.items():
             contacts[j].pop(src, None)
             if j != dst:
-                contacts[dst][j] = contacts[dst].get(j, 0) + n
-                contacts[j][dst] = contacts[j].get(dst, 0) + n
+                contacts[dst][j] = contacts[dst].get(j, 0) + k
+                contacts[j][dst] = contacts[j].get(dst, 0) + k
         area[dst] += area.pop(src)
+        heapq.heappush(heap, (area[dst], dst))
         remap[src] = dst
     if not remap:
         return labels
     final = {s: _follow(remap, s) for s in remap}
+    listed = ", ".join(f"{s}->{d}" for s, d in sorted(final.items())[:_LISTED])
+    more = f" (and {len(final) - _LISTED} more)" if len(final) > _LISTED else ""
     log.warning(
-        "Merged %d segment(s) smaller than min_area=%d px into their neighbours: %s.",
-        len(final),
-        min_area,
-        ", ".join(f"{s}->{d}" for s, d in sorted(final.items())),
-    )
+        "Merged %d segment(s) into their neighbours (smaller than min_area=%d px%s): %s%s.",
+        len(final), min_area,
+        f", or beyond max_segments={max_count}" if max_count is not None else "",
+        listed, more,
+    )  # fmt: skip
     src_ids = np.array(list(final), dtype=labels.dtype)
     dst_ids = np.array(list(final.values()), dtype=labels.dtype)
     out = labels.copy()
     where = np.isin(labels, src_ids)
     out[where] = dst_ids[_lookup(src_ids, labels[where])]
     return out
+
+
+#: How many merges a warning lists by name.
+_LISTED = 20
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -266,6 +287,7 @@ def segments_from_label_map(
     things: Collection[int] | None = None,
     min_area: int = 16,
     max_segments: int = 256,
+    over_limit: str = "error",
 ) -> list[Segment]:
     """Split a label map into segments, one per id, sorted by id.
 
@@ -282,23 +304,31 @@ def segments_from_label_map(
             every segment, without it ``isthing`` is None.
         min_area: smallest segment kept as its own, in pixels (0 keeps all).
         max_segments: the most segments allowed after merging.
+        over_limit: with more than ``max_segments`` left, ``"error"`` raises and
+            ``"merge"`` goes on merging the smallest (with a warning) until
+            ``max_segments`` are left.
 
     Returns:
         The segments; their masks partition the image.
 
     Raises:
         InputError: ``labels`` not ``H x W`` integer, or ids missing from ``info``.
-        ConfigError: more than ``max_segments`` segments, or a negative option.
+        ConfigError: more than ``max_segments`` segments with ``over_limit="error"``,
+            or a bad option.
     """
     labels = np.asarray(labels)
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
         raise InputError(
-            f"labels must be an H x W integer array, got shape {labels.shape} "
-            f"dtype {labels.dtype}."
+            f"labels must be an H x W integer array, got shape {labels.shape} dtype {labels.dtype}."
         )
     if min_area < 0 or max_segments < 1:
         raise ConfigError(
             f"min_area must be >= 0 and max_segments >= 1, got {min_area} and {max_segments}."
+        )
+    if over_limit not in ("error", "merge"):
+        raise ConfigError(
+            f"over_limit must be 'error' or 'merge', got {over_limit!r}."
+            + closest_hint(str(over_limit), ("error", "merge"))
         )
     if info is not None:
         missing = sorted(set(np.unique(labels).tolist()) - set(info))
@@ -309,22 +339,24 @@ def segments_from_label_map(
                 f"Label ids {shown}{more} are in the label map but not in the segment "
                 f"info ({len(info)} ids); check that the JSON belongs to this label map."
             )
-    merged = _merge_tiny(labels, min_area) if min_area > 0 else labels
+    limit = max_segments if over_limit == "merge" else None
+    merged = _merge_small(labels, min_area, limit) if min_area > 0 or limit else labels
     ids, counts = np.unique(merged, return_counts=True)
     if len(ids) > max_segments:
         raise ConfigError(
             f"The label map has {len(ids)} segments after merging those under "
             f"min_area={min_area} px, more than max_segments={max_segments}; raise "
-            "max_segments or min_area."
+            "max_segments or min_area, or pass over_limit='merge' (--panoptic.over-limit "
+            "merge) to merge the smallest into their neighbours."
         )
     thing_set = None if things is None else {int(t) for t in things}
     return [
         Segment(
             id=i,
             name=info[i] if info is not None else f"segment{i}",
-            mask=merged == i,
             area=n,
             isthing=None if thing_set is None else i in thing_set,
+            label_map=merged,
         )
         for i, n in zip(ids.tolist(), counts.tolist(), strict=True)
     ]
