@@ -149,3 +149,67 @@ def test_export_module_runs_without_a_colour_network():
     torch.manual_seed(0)
     module = MatteExport(PRNMattingNet(TINY), None, working_size=64)
     assert module(_input(40, 40)).shape == (1, 4, 40, 40)
+
+
+def _refine_checkpoint(folder, feature_channels):
+    from vfxmatte.refine.sparse_net import SparseRefineArch, SparseRefineNet
+
+    torch.manual_seed(2)
+    arch = SparseRefineArch(width=8, blocks=2, feature_channels=feature_channels)
+    net = SparseRefineNet(arch)
+    path = folder / f"r{feature_channels}.safetensors"
+    save_checkpoint(path, "refine", dataclasses.asdict(arch), net.state_dict())
+    return str(path), net
+
+
+@pytest.mark.parametrize("feature_channels", [0, 8])
+def test_export_refine_equals_the_sparse_torch_path(tmp_path, feature_channels):
+    from vfxmatte.export.refine import ExportRefine
+    from vfxmatte.refine.sparse_conv import ActiveSet
+    from vfxmatte.refine.sparse_net import sparse_inputs
+
+    _, net = _refine_checkpoint(tmp_path, feature_channels)
+    scripted = torch.jit.script(ExportRefine(net.eval(), 0.3))
+    g = torch.Generator().manual_seed(5)
+    img, a, e = (torch.rand(1, c, 41, 53, generator=g) for c in (3, 1, 1))
+    feats = torch.rand(1, feature_channels, 21, 27, generator=g)
+    out = scripted(img, a, e, feats)
+    active = ActiveSet.from_mask(e[0, 0] > 0.3)
+    with torch.no_grad():
+        inputs = sparse_inputs(img[0].permute(1, 2, 0), a[0, 0], e[0, 0], active,
+                               feats if feature_channels else None)  # fmt: skip
+        expected = a[0, 0].clone()
+        expected[active.coords[:, 0], active.coords[:, 1]] = net(inputs, active)
+    assert torch.allclose(out[0, 0], expected, atol=1e-6)
+
+
+def test_export_with_refine_matches_the_engine_stages(weights, tmp_path):
+    from vfxmatte.engine.config import PipelineConfig
+    from vfxmatte.engine.stages import ColourContext, Stages
+    from vfxmatte.io.frame import Frame
+
+    refine_path, _ = _refine_checkpoint(tmp_path, 8)
+    module = build_export(weights[0], working_size=1024, iterations=2,
+                          refine_weights=refine_path, refine_tau=0.3)  # fmt: skip
+    x = _input(64, 80, seed=4)
+    scripted_check = save_torchscript(module, tmp_path / "m.pt", example=x)
+    assert scripted_check.max_abs_diff <= 1e-5
+    with torch.no_grad():
+        exported = module(x)[0, 3].numpy()
+    config = PipelineConfig()
+    config.matte.backend = "network"
+    config.matte.network.weights = weights[0]
+    config.matte.network.iterations = 2
+    config.matte.network.device = "cpu"
+    config.refine.backend = "sparse"
+    config.refine.sparse.weights = refine_path
+    config.refine.sparse.tau = 0.3
+    config.refine.sparse.device = "cpu"
+    config.decontaminate.backend = "none"
+    linear = x[0, :3].permute(1, 2, 0).numpy()
+    frame = Frame(number=1, pixels=linear, channels=["R", "G", "B"], metadata={}, path="f.exr")
+    colour = ColourContext.resolve("lin_rec709", frame)
+    display = colour.display(linear)
+    result = Stages(config, colour).process(frame, x[0, 3].numpy(), display)
+    # same network, same decoding, same refiner: only float rounding of the sRGB curve differs
+    assert np.abs(result.alpha - exported).max() < 1e-3

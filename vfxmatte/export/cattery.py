@@ -105,6 +105,7 @@ def write_cattery(
         "output_scale": 1,
         "attributes": attrs,
         "colour_network": module.has_colour,
+        "sparse_refiner": module.has_refine,
         "sources": sources or {},
         "check_max_abs_diff": check.max_abs_diff,
     }
@@ -112,7 +113,8 @@ def write_cattery(
         tmp.write_text(json.dumps(info, indent=2) + "\n")
     guide = _GUIDE.format(
         pt=pt.name,
-        colour=" + foreground colour network" if module.has_colour else "",
+        colour=(" + sparse refiner" if module.has_refine else "")
+        + (" + foreground colour network" if module.has_colour else ""),
         version=__version__,
         torch=torch.__version__,
         pt_path=pt.resolve(),

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vfxmatte.decontaminate.colour_net import ColourNet
+from vfxmatte.export.refine import ExportRefine
 from vfxmatte.matte.network.arch import PRNMattingNet
 from vfxmatte.matte.network.decode import commit_step, commit_target
 
@@ -48,12 +49,13 @@ def _pad(x: torch.Tensor, stride: int, margin: int) -> torch.Tensor:
 
 
 class MatteExport(nn.Module):
-    """Matting network (+ optional colour network) as one ``4 -> 4`` channel module."""
+    """Matting network (+ optional sparse refiner and colour network) as one ``4 -> 4`` module."""
 
     working_size: int
     iterations: int
     alpha_epsilon: float
     has_colour: bool
+    has_refine: bool
 
     def __init__(
         self,
@@ -62,9 +64,12 @@ class MatteExport(nn.Module):
         working_size: int = 1024,
         iterations: int = 0,
         alpha_epsilon: float = 1e-3,
+        refine: ExportRefine | None = None,
     ) -> None:
         super().__init__()
         self.matte = matte.eval()
+        self.has_refine = refine is not None
+        self.refine = refine if refine is not None else ExportRefine.empty()
         self.has_colour = colour is not None
         self.colour = (colour if colour is not None else ColourNet({"widths": (1, 1, 1, 1)})).eval()
         self.working_size = int(working_size)
@@ -72,6 +77,7 @@ class MatteExport(nn.Module):
         self.alpha_epsilon = float(alpha_epsilon)
 
     def _alpha(self, display: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        full = display
         h = display.shape[-2]
         w = display.shape[-1]
         scale = min(1.0, float(self.working_size) / float(max(h, w)))
@@ -85,20 +91,32 @@ class MatteExport(nn.Module):
         state = _pad(guide, 32, 32)
         steps = self.iterations
         if steps <= 1:
-            alpha = self.matte(image, state)["alpha"]
+            out = self.matte(image, state)
+            alpha = out["alpha"]
+            error = out["error"]
+            features = out["features"]
         else:
             pixels = int(state[0].numel())
             committed = torch.zeros_like(state, dtype=torch.bool)
+            features = image[:, :0]  # replaced by the last step's features
             error_out = torch.zeros_like(state)
             for step in range(1, steps + 1):
                 out = self.matte(image, state)
                 target = commit_target(step, steps, pixels, "cosine")
                 commit_step(state, committed, error_out, out["alpha"], out["error"], target)
+                features = out["features"]
             alpha = state
+            error = error_out
         alpha = alpha[:, :, 32 : 32 + hs, 32 : 32 + ws]
+        error = error[:, :, 32 : 32 + hs, 32 : 32 + ws]
+        features = features[:, :, 32 : 32 + hs, 32 : 32 + ws]
         if scale < 1.0:
             alpha = F.interpolate(alpha, size=[h, w], mode="bilinear", align_corners=False)
-        return torch.clamp(alpha, 0.0, 1.0)
+            error = F.interpolate(error, size=[h, w], mode="bilinear", align_corners=False)
+        alpha = torch.clamp(alpha, 0.0, 1.0)
+        if self.has_refine:
+            alpha = self.refine(full, alpha, torch.clamp(error, 0.0, 1.0), features)
+        return alpha
 
     def _foreground(self, rgb: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         eps = self.alpha_epsilon

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vfxmatte.errors import VfxMatteError
+from vfxmatte.errors import VfxMatteError, WeightsError
 from vfxmatte.export.model import MatteExport
 from vfxmatte.io.atomic import atomic_path
 
@@ -35,14 +35,30 @@ def build_export(
     colour_weights: str = "",
     working_size: int = 1024,
     iterations: int = 0,
+    refine_weights: str = "",
+    refine_tau: float = 0.1,
 ) -> MatteExport:
-    """The export module from a matte checkpoint and an optional colour checkpoint."""
+    """The export module from a matte checkpoint and optional refine and colour checkpoints."""
     from vfxmatte.decontaminate.network import load_colour_network
+    from vfxmatte.export.refine import ExportRefine
     from vfxmatte.matte.network.backend import load_matting_network
+    from vfxmatte.refine.sparse_net import SparseRefineNet
 
     matte, _ = load_matting_network(matte_weights)
     colour = load_colour_network(colour_weights) if colour_weights else None
-    return MatteExport(matte, colour, working_size=working_size, iterations=iterations).eval()
+    refine = None
+    if refine_weights:
+        net = SparseRefineNet.from_checkpoint(refine_weights)
+        channels = matte.arch.skip_planes[0]
+        if net.arch.feature_channels not in (0, channels):
+            raise WeightsError(
+                f"{refine_weights} reads {net.arch.feature_channels} feature channels; the "
+                f"matting network gives {channels}"
+            )
+        refine = ExportRefine(net, refine_tau)
+    return MatteExport(
+        matte, colour, working_size=working_size, iterations=iterations, refine=refine
+    ).eval()
 
 
 def save_torchscript(

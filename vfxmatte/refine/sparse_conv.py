@@ -66,12 +66,15 @@ def neighbour_table(coords: torch.Tensor, height: int, width: int) -> torch.Tens
     n = int(coords.shape[0])
     stride = width + 2
     # A one-pixel border of "missing" entries makes every neighbour lookup in range.
-    index_dtype = torch.int32 if n < 2**31 - 1 else torch.int64
-    index = torch.full(((height + 2) * stride,), n, dtype=index_dtype, device=coords.device)
+    index = torch.full([(height + 2) * stride], n, dtype=torch.int64, device=coords.device)
     centre = (coords[:, 0] + 1) * stride + (coords[:, 1] + 1)
-    index[centre] = torch.arange(n, dtype=index_dtype, device=coords.device)
-    offsets = torch.tensor([dy * stride + dx for dy, dx in OFFSETS], device=coords.device)
-    return index[centre[:, None] + offsets[None, :]].long()
+    index[centre] = torch.arange(n, dtype=torch.int64, device=coords.device)
+    # OFFSETS flattened: (dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1), spelled out
+    # here because TorchScript (the export) cannot read module globals.
+    dy = torch.tensor([-1, -1, -1, 0, 0, 0, 1, 1, 1], dtype=torch.int64, device=coords.device)
+    dx = torch.tensor([-1, 0, 1, -1, 0, 1, -1, 0, 1], dtype=torch.int64, device=coords.device)
+    offsets = dy * stride + dx
+    return index[centre[:, None] + offsets[None, :]]
 
 
 def subm_conv3x3(
