@@ -42,9 +42,9 @@ def test_matte_flags_are_generated_from_the_config(capsys) -> None:
         assert flag in out
 
 
-def test_pending_subcommand_says_so(capsys) -> None:
+def test_train_with_a_missing_config_says_so(capsys) -> None:
     assert main(["train", "x.yaml"]) == 2
-    assert "is not part of this version yet" in capsys.readouterr().err
+    assert "Cannot read the config file 'x.yaml'" in capsys.readouterr().err
 
 
 def test_config_errors_are_one_sentence(tmp_path, capsys) -> None:

@@ -26,7 +26,7 @@ SUBCOMMANDS = {
     "matte": "matte",
     "propagate": "propagate",
     "panoptic": "panoptic",
-    "train": "stubs",
+    "train": "train",
     "eval": "eval",
     "export": "export",
     "weights": "weights",
