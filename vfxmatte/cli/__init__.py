@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "eval": "eval",
     "export": "export",
     "weights": "weights",
+    "farm-split": "farm",
 }
 
 log = logging.getLogger("vfxmatte")

@@ -111,19 +111,65 @@ class DecontaminateStageConfig:
         choices=DECONTAMINATE_BACKENDS.names(),
     )
     multilevel: MultilevelConfig = field(default_factory=MultilevelConfig)
-
-
     network: NetworkForegroundConfig = field(default_factory=NetworkForegroundConfig)
+
+
 @dataclass
 class EngineConfig:
     """How the frame loop runs."""
 
     on_error: str = param(
-        "stop", "On a failing frame: stop, or skip it and list it at the end.",
+        "stop",
+        "On a failing frame: stop, or skip it and list it at the end.",
         choices=("stop", "skip"),
     )
     overwrite: bool = param(False, "Redo frames whose outputs already exist.")
     progress: bool = param(True, "Show a progress bar on a terminal.")
+    executor: str = param(
+        "local",
+        "Where frames are matted: local (this process, frame by frame); processes (worker "
+        "processes on this machine); dask (a Dask cluster: --scheduler, or a local cluster of "
+        "--workers processes). processes and dask propagate first, then matte chunks of "
+        "frames in parallel.",
+        choices=("local", "processes", "dask"),
+    )
+    scheduler: str = param(
+        "",
+        "Address of a running Dask scheduler, e.g. tcp://farm-head:8786 (executor dask); "
+        "empty: start a local cluster.",
+    )
+    workers: int = param(
+        0,
+        "Worker processes of executor processes or of the local Dask cluster (0: one per "
+        "CPU core).",
+        min=0,
+        max=4096,
+    )
+    chunk_size: int = param(
+        0,
+        "Frames per chunk (one task, or one farm job with farm-split); 0: automatic.",
+        min=0,
+        max=1_000_000,
+    )
+    overlap: int = param(
+        0,
+        "Warm-up frames before each chunk, processed but not written, so that stages that "
+        "use neighbouring frames leave no seam at chunk boundaries.",
+        min=0,
+        max=1000,
+    )
+    retries: int = param(
+        2, "Times a chunk is retried when its worker dies or fails unexpectedly.", min=0, max=100
+    )
+    connect_timeout: float = param(
+        10.0, "Seconds to wait for the Dask scheduler to answer.", min=0.1, max=3600.0
+    )
+    phase: str = param(
+        "all",
+        "all: the whole job; propagate: only write the guidance masks (to --guidance-output, "
+        "default beside the output) and stop, the first job of a render-farm split.",
+        choices=("all", "propagate"),
+    )
 
 
 @dataclass
@@ -139,6 +185,12 @@ class PipelineConfig:
         "", "More keyframe masks that re-anchor propagation: 'FRAME=PATH;FRAME=PATH'."
     )
     guidance_output: str = param("", "Also write the guidance masks to this pattern.")
+    guidance: str = param(
+        "",
+        "Precomputed guidance masks, e.g. guide/shot.####.exr (written by --phase propagate "
+        "or vfxmatte propagate): skip propagation and matte --frames from them, one "
+        "render-farm chunk. Read with --input.mask-channel; missing frames are an error.",
+    )
     input: InputConfig = field(default_factory=InputConfig)
     propagate: PropagateStageConfig = field(default_factory=PropagateStageConfig)
     matte: MatteStageConfig = field(default_factory=MatteStageConfig)

@@ -5,147 +5,35 @@ It walks the shot in passes (forward from the first keyframe, then backward from
 it), keeps one frame in memory at a time, writes every output atomically, skips
 frames whose outputs are already complete (resume), and reports each frame's
 status. Hosts follow progress and cancel through ``on_progress`` / ``should_cancel``.
+Parallel runs (worker processes, a Dask cluster, render-farm chunks) live in
+:mod:`vfxmatte.engine.parallel` and give the same frames.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
 import os
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from vfxmatte.config import validate_fields
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import OutputSet
+from vfxmatte.engine.propagation import keyframe_masks, plan_passes, propagate_first
+from vfxmatte.engine.report import Interrupt, ProgressEvent, RunReport, progress_bar
 from vfxmatte.engine.stages import ColourContext, Stages, make_propagator
-from vfxmatte.errors import ConfigError, VfxMatteError
+from vfxmatte.errors import VfxMatteError
 from vfxmatte.io.frame import Frame
 from vfxmatte.io.image import read_image, write_image
-from vfxmatte.io.mask import read_mask
 from vfxmatte.io.plate import Plate, open_plate
-from vfxmatte.io.sequence import FramePattern, compress_frames
+from vfxmatte.io.sequence import FramePattern
 
 __all__ = ["ProgressEvent", "RunReport", "plan_passes", "run_pipeline"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One frame done: ``status`` is ``written``, ``reused`` or ``failed``."""
-
-    number: int
-    done: int
-    total: int
-    status: str
-
-
-@dataclass
-class RunReport:
-    """What a run did, frame by frame."""
-
-    written: list[int] = field(default_factory=list)
-    reused: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    cancelled: bool = False
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.cancelled
-
-    def summary(self) -> str:
-        parts = [f"{len(self.written)} frame(s) written", f"{len(self.reused)} already done"]
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed: {compress_frames(self.failed)}")
-        if self.cancelled:
-            parts.append("cancelled")
-        return ", ".join(parts) + f" in {self.seconds:.1f} s"
-
-
-def plan_passes(frames: list[int], key: int) -> list[list[int]]:
-    """Forward from ``key`` to the last frame, then backward from ``key`` to the first.
-
-    Both passes start at ``key`` (the backward pass re-anchors there and does not
-    write it again).
-    """
-    position = frames.index(key)
-    passes = [frames[position:]]
-    if position > 0:
-        passes.append(frames[position::-1])
-    return passes
-
-
-def _parse_keyframes(text: str) -> list[tuple[int, str]]:
-    """``"1050=a.png;1100=b.png"`` -> ``[(1050, "a.png"), (1100, "b.png")]``."""
-    specs = []
-    for item in filter(None, (s.strip() for s in text.split(";"))):
-        number, sep, path = item.partition("=")
-        if not sep or not number.strip().lstrip("-").isdigit():
-            raise ConfigError(f"keyframes expects 'FRAME=PATH;FRAME=PATH', got {item!r}.")
-        specs.append((int(number), path.strip()))
-    return specs
-
-
-def _keyframe_masks(
-    config: PipelineConfig, frames: list[int], shape: tuple[int, int]
-) -> dict[int, np.ndarray]:
-    key = config.key_frame if config.key_frame >= 0 else frames[0]
-    specs = [(key, config.mask), *_parse_keyframes(config.keyframes)]
-    masks: dict[int, np.ndarray] = {}
-    for number, path in specs:
-        if number not in frames:
-            raise ConfigError(
-                f"The keyframe {number} is not among the frames to process "
-                f"({compress_frames(frames)})."
-            )
-        if not path:
-            raise ConfigError("No keyframe mask given; pass --mask FIRST_FRAME_MASK.")
-        if config.propagate.backend == "given":
-            continue  # every frame's mask is read by the propagator
-        masks[number] = read_mask(
-            path,
-            shape=shape,
-            channel=config.input.mask_channel,
-            resize=config.input.mask_resize,
-            number=number,
-        )
-    return dict(sorted(masks.items())) or {key: np.zeros(shape, np.float32)}
-
-
-class _Interrupt:
-    """Ctrl-C stops after the current frame; a second Ctrl-C stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
-            log.warning("Interrupted: stopping after the current frame (Ctrl-C again to abort).")
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
 
 class _Run:
@@ -173,12 +61,12 @@ class _Run:
         self.on_progress = on_progress
         self.should_cancel = should_cancel
         self.report = RunReport(outputs={k: p.source for k, p in self.outputs.patterns.items()})
-        self.interrupt = _Interrupt()
+        self.interrupt = Interrupt()
         self._first: Frame | None = self.plate.read(self.frames[0])
         self.shape = (self._first.height, self._first.width)
         self.colour = ColourContext.for_plate(config, self._first)
         self.stages = Stages(config, self.colour)
-        self.key_masks = _keyframe_masks(config, self.frames, self.shape)
+        self.key_masks = keyframe_masks(config, self.frames, self.shape)
         if next(iter(self.key_masks)) != self.frames[0]:
             self._first = None  # the first pass starts elsewhere; do not hold a frame for it
         self.done = 0
@@ -225,6 +113,7 @@ class _Run:
         """
         propagator = make_propagator(self.config, self.frames)
         feed_matte = getattr(getattr(propagator, "config", None), "feed", "mask") == "matte"
+        self.stages.reset_sequence()  # a pass runs away from its keyframe: not after the last
         if anchor_only_first:
             self._frame(numbers[0], propagator, True, feed_matte)
             numbers = numbers[1:]
@@ -233,6 +122,7 @@ class _Run:
                 return False
             reuse = self._is_done(number)
             if reuse and not self._needs_images() and not feed_matte:
+                self.stages.reset_sequence()  # the next processed frame has no predecessor
                 self.report.reused.append(number)
                 self._emit(number, "reused", bar)
                 continue
@@ -271,49 +161,11 @@ class _Run:
         result = self.stages.process(frame, guidance, display)
         with timer.stage("write"):
             if self.guidance_out is not None:
-                write_image(self.guidance_out.path(number), guidance, ["A"], dtype="half")
+                # float32, as the propagation phase of a parallel run writes it
+                write_image(self.guidance_out.path(number), guidance, ["A"], dtype="float")
             self.outputs.write(result)
         if feed_matte:
             propagator.correct(self._fed_matte(result.alpha))
-
-
-def _default_guidance_pattern(output: str) -> str:
-    folder, name = os.path.split(FramePattern.parse(output).as_hashes())
-    return os.path.join(folder, "guidance", name.split(".", 1)[0] + "_guidance.####.exr")
-
-
-def _propagate_first(config: PipelineConfig) -> PipelineConfig:
-    """Run whole-shot propagation (sam2) to guidance files, then matte with ``given``.
-
-    Guidance already complete on disk is reused unless ``engine.overwrite`` is set,
-    so a resumed run does not propagate again.
-    """
-    from vfxmatte.engine.guidance import write_guidance
-
-    pattern = config.guidance_output or _default_guidance_pattern(config.output)
-    plate = open_plate(config.plate, config.frames or None, first_frame=config.input.first_frame)
-    guide = FramePattern.parse(pattern)
-    done = set(guide.frames_on_disk()) >= set(plate.frames)
-    if config.engine.overwrite or not done:
-        key = config.key_frame if config.key_frame >= 0 else plate.frames[0]
-        paths = {key: [config.mask]}
-        paths.update({n: [p] for n, p in _parse_keyframes(config.keyframes)})
-        write_guidance(config, pattern, paths)
-    given = copy.deepcopy(config)
-    given.propagate.backend = "given"
-    given.mask = pattern
-    given.guidance_output = ""
-    given.input.mask_channel = "A"
-    given.input.mask_resize = False
-    return given
-
-
-def _progress_bar(config: PipelineConfig, total: int) -> Any:
-    if not (config.engine.progress and sys.stderr.isatty()):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="frame", desc="vfxmatte", dynamic_ncols=True)
 
 
 def run_pipeline(
@@ -324,20 +176,36 @@ def run_pipeline(
 ) -> RunReport:
     """Run the whole job of ``config`` and return its :class:`RunReport`.
 
+    ``engine.executor=local`` runs the frame loop of this module. ``processes`` and
+    ``dask``, and a run from precomputed ``guidance`` (a render-farm chunk), run in
+    two phases: propagation to guidance files, then chunks of frames matted in
+    parallel (:mod:`vfxmatte.engine.parallel`); their frames are identical.
+    ``engine.phase=propagate`` stops after writing the guidance.
+
     Args:
         on_progress: called after every frame (hosts update their progress bar;
             an exception raised here stops the run, e.g. ComfyUI's interrupt).
-        should_cancel: polled before every frame; ``True`` stops the run cleanly.
+        should_cancel: polled before every frame (between chunks' results in a
+            parallel run); ``True`` stops the run cleanly.
 
     Raises:
         VfxMatteError: bad input or config, or a failing frame with ``on_error=stop``.
     """
+    validate_fields(config.engine, where="engine.")
+    if config.engine.phase == "propagate":
+        from vfxmatte.engine.parallel import run_propagation_phase
+
+        return run_propagation_phase(config)
+    if config.guidance or config.engine.executor != "local":
+        from vfxmatte.engine.parallel import run_chunked
+
+        return run_chunked(config, on_progress=on_progress, should_cancel=should_cancel)
     start = time.perf_counter()
     if config.propagate.backend == "sam2":
-        config = _propagate_first(config)
+        config = propagate_first(config)
     run = _Run(config, on_progress, should_cancel)
     key = next(iter(run.key_masks))
-    bar = _progress_bar(config, len(run.frames))
+    bar = progress_bar(config.engine.progress, len(run.frames))
     try:
         with run.interrupt.installed():
             for i, numbers in enumerate(plan_passes(run.frames, key)):

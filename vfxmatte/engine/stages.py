@@ -88,7 +88,7 @@ def _bind(registry: Any, name: str, section: Any) -> Callable[..., Any]:
 class Stages:
     """Matte -> refine -> decontaminate for one frame, built once per run.
 
-    Backends that load weights are built here, once. Call :meth:`reset` where
+    Backends that load weights are built here, once. Call :meth:`reset_sequence` where
     frames stop being consecutive (a new pass or chunk): the refiner's temporal
     reuse compares each frame with the previous one.
     """
@@ -141,8 +141,9 @@ class Stages:
         return FrameResult(frame.number, alpha, fg, confidence, metadata)
 
 
-    def reset(self) -> None:
-        """Forget per-shot state (the refiner's previous frame)."""
+    def reset_sequence(self) -> None:
+        """Forget per-sequence state (the refiner's previous frame): frames stop being
+        consecutive (a new pass or chunk)."""
         if self._refine is not None and hasattr(self._refine, "reset"):
             self._refine.reset()
 
