@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "export": "export",
     "weights": "weights",
     "farm-split": "farm",
+    "worker": "worker",
 }
 
 log = logging.getLogger("vfxmatte")
