@@ -1,0 +1,209 @@
+"""What the nodes take from ComfyUI when it is there, with a fallback when it is not.
+
+The pack imports ``comfy`` and ``folder_paths`` only inside these functions, at
+call time, so that it imports (and its tests run) without ComfyUI:
+
+* progress: ``comfy.utils.ProgressBar(total).update(n)``; no-op without ComfyUI;
+* interrupt: ``comfy.model_management.throw_exception_if_processing_interrupted()``,
+  called between frames; no-op without ComfyUI;
+* device: ``comfy.model_management.get_torch_device()`` replaces ``auto`` devices;
+* files: relative input paths resolve against ComfyUI's input folder, relative
+  output patterns against its output folder (the working directory otherwise);
+* model folders: ``vfxmatte_sam2``, ``vfxmatte_matte``, ``vfxmatte_refine`` and
+  ``vfxmatte_colour`` are registered in ``folder_paths`` (``models/vfxmatte/<kind>``
+  and ``$VFXMATTE_HOME/<kind>``; SAM 2 also ``models/sam2``). Without ComfyUI the
+  files are listed from ``$VFXMATTE_HOME`` alone. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vfxmatte.errors import ConfigError, WeightsError, closest_hint
+from vfxmatte.propagate.checkpoints import vfxmatte_home
+
+__all__ = [
+    "MODEL_KINDS",
+    "WEIGHT_EXTENSIONS",
+    "Progress",
+    "check_interrupt",
+    "engine_callbacks",
+    "host_device",
+    "input_path",
+    "list_model_files",
+    "model_folders",
+    "output_path",
+    "register_model_folders",
+    "resolve_model_file",
+]
+
+log = logging.getLogger(__name__)
+
+#: Model kind -> sub-folder under ``models/vfxmatte/`` and ``$VFXMATTE_HOME/``.
+MODEL_KINDS = {"sam2": "sam2", "matte": "matte", "refine": "refine", "colour": "colour"}
+WEIGHT_EXTENSIONS = frozenset({".pt", ".pth", ".ckpt", ".bin", ".safetensors"})
+
+
+def _comfy(module: str) -> Any | None:
+    """``comfy.utils`` / ``comfy.model_management`` / ``folder_paths``, or None outside ComfyUI."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+class Progress:
+    """ComfyUI's progress bar for ``total`` steps (frames); silent outside ComfyUI."""
+
+    def __init__(self, total: int) -> None:
+        utils = _comfy("comfy.utils")
+        self.total = int(total)
+        self.done = 0
+        self._bar = utils.ProgressBar(self.total) if utils is not None else None
+
+    def step(self, count: int = 1) -> None:
+        """Advance by ``count`` steps."""
+        self.done += count
+        if self._bar is not None:
+            self._bar.update(count)
+
+
+def check_interrupt() -> None:
+    """Raise ComfyUI's interrupt exception when the user pressed Cancel; else nothing."""
+    management = _comfy("comfy.model_management")
+    if management is not None:
+        management.throw_exception_if_processing_interrupted()
+
+
+def engine_callbacks(total: int) -> tuple[Callable[[Any], None], Callable[[], bool]]:
+    """``on_progress`` and ``should_cancel`` for :func:`vfxmatte.engine.pipeline.run_pipeline`.
+
+    Progress advances once per frame; the interrupt is checked before every frame
+    and after each one, so a cancel stops the run within one frame. It raises
+    ComfyUI's own exception (which the engine lets through), and every frame
+    finished so far stays on disk for a resumed run.
+    """
+    progress = Progress(total)
+
+    def on_progress(event: Any) -> None:
+        progress.step()
+        check_interrupt()
+
+    def should_cancel() -> bool:
+        check_interrupt()
+        return False
+
+    return on_progress, should_cancel
+
+
+def host_device() -> str | None:
+    """ComfyUI's torch device as a vfxmatte device name (``cuda:0``, ``cpu``...), or None."""
+    management = _comfy("comfy.model_management")
+    if management is None:
+        return None
+    device = management.get_torch_device()
+    return str(device)
+
+
+def _folder(getter: str) -> str:
+    paths = _comfy("folder_paths")
+    return getattr(paths, getter)() if paths is not None else os.getcwd()
+
+
+def input_path(path: str) -> str:
+    """An input file or pattern: absolute as given, relative to ComfyUI's input folder."""
+    path = os.path.expanduser(path.strip())
+    if not path or os.path.isabs(path):
+        return path
+    return os.path.join(_folder("get_input_directory"), path)
+
+
+def output_path(path: str) -> str:
+    """An output file or pattern: absolute as given, relative to ComfyUI's output folder."""
+    path = os.path.expanduser(path.strip())
+    if not path or os.path.isabs(path):
+        return path
+    return os.path.join(_folder("get_output_directory"), path)
+
+
+def model_folders(kind: str) -> list[str]:
+    """The folders searched for models of ``kind``, in order."""
+    if kind not in MODEL_KINDS:
+        raise ConfigError(
+            f"Unknown model kind '{kind}'; valid: {', '.join(MODEL_KINDS)}."
+            + closest_hint(kind, MODEL_KINDS)
+        )
+    paths = _comfy("folder_paths")
+    if paths is not None:
+        register_model_folders()
+        return list(paths.folder_names_and_paths[f"vfxmatte_{kind}"][0])
+    return [str(vfxmatte_home() / MODEL_KINDS[kind])]
+
+
+def register_model_folders() -> bool:
+    """Register the ``vfxmatte_<kind>`` model folders in ComfyUI's ``folder_paths``.
+
+    Idempotent; keeps folders a user added (``extra_model_paths.yaml``) in front.
+    Returns False outside ComfyUI.
+    """
+    paths = _comfy("folder_paths")
+    if paths is None:
+        return False
+    for kind, sub in MODEL_KINDS.items():
+        name = f"vfxmatte_{kind}"
+        defaults = [os.path.join(paths.models_dir, "vfxmatte", sub)]
+        if kind == "sam2":
+            defaults.append(os.path.join(paths.models_dir, "sam2"))
+        defaults.append(str(vfxmatte_home() / sub))
+        folders, extensions = paths.folder_names_and_paths.get(name, ([], set()))
+        folders = list(folders) + [d for d in defaults if d not in folders]
+        paths.folder_names_and_paths[name] = (folders, set(extensions) | WEIGHT_EXTENSIONS)
+    return True
+
+
+def list_model_files(kind: str) -> list[str]:
+    """Weight files of ``kind`` as names relative to their model folder, sorted."""
+    paths = _comfy("folder_paths")
+    if paths is not None:
+        register_model_folders()
+        return sorted(paths.get_filename_list(f"vfxmatte_{kind}"))
+    names: set[str] = set()
+    for folder in model_folders(kind):
+        root = Path(folder)
+        if root.is_dir():
+            names.update(
+                str(p.relative_to(root))
+                for p in root.rglob("*")
+                if p.is_file() and p.suffix.lower() in WEIGHT_EXTENSIONS
+            )
+    return sorted(names)
+
+
+def resolve_model_file(kind: str, name: str) -> str:
+    """The absolute path of the weight file ``name`` (absolute, or relative to a model folder).
+
+    Raises:
+        WeightsError: no such file, naming the folders searched and the files there.
+    """
+    if os.path.isabs(os.path.expanduser(name)):
+        path = os.path.expanduser(name)
+        if os.path.isfile(path):
+            return path
+        raise WeightsError(f"The {kind} weights file '{path}' does not exist.")
+    folders = model_folders(kind)
+    for folder in folders:
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    present = list_model_files(kind)
+    found = f" Files found: {', '.join(present)}." if present else " No weight files are there."
+    raise WeightsError(
+        f"No {kind} weights file '{name}' in {', '.join(folders)}.{found} Copy the file into "
+        f"one of these folders (vfxmatte never downloads weights)." + closest_hint(name, present)
+    )

@@ -1,0 +1,202 @@
+"""Matte Shot: the whole engine on a plate handle, streaming frames from files to files.
+
+This is ``vfxmatte matte`` as a node: :func:`vfxmatte.engine.pipeline.run_pipeline`
+reads one frame at a time, writes every output atomically and resumes (frames
+already complete on disk are reused), so a 4K shot of any length never becomes
+one tensor. ComfyUI's progress bar advances per frame and Cancel stops the run
+within one frame (see :func:`.host.engine_callbacks`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.outputs import CHANNELS, OutputSet
+from vfxmatte.engine.pipeline import run_pipeline
+from vfxmatte.errors import ConfigError, InputError
+from vfxmatte.io.image import write_image
+from vfxmatte.io.sequence import FramePattern, parse_frame_range
+
+from . import host
+from .common import MODEL_INPUTS, PLATE, ConfigNode, PlateRef, build_host_config, model_overrides
+from .propagate_nodes import mask_inputs
+from .tensors import fit_mask, mask_to_numpy
+from .widgets import Widget, config_widgets, file_fingerprint, input_entry, widget_values
+
+__all__ = ["MatteShot"]
+
+#: PipelineConfig options that the plate handle, the SAM 2 loader or ComfyUI set instead.
+_NOT_WIDGETS = (
+    "plate",
+    "frames",
+    "output",
+    "input.colourspace",
+    "input.ocio",
+    "input.channels",
+    "input.nonfinite",
+    "input.first_frame",
+    "propagate.sam2",
+    "engine.progress",
+)
+
+
+#: Path options resolved against ComfyUI's input or output folder.
+_PATHS = {
+    "mask": host.input_path,
+    "guidance": host.input_path,
+    "guidance_output": host.output_path,
+}
+
+
+def _keyframe_paths(text: str) -> list[tuple[int, str]]:
+    """``"1050=a.png;1100=b.png"`` with every path resolved against ComfyUI's input folder."""
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(";"))):
+        number, sep, path = item.partition("=")
+        if not sep or not number.strip().lstrip("-").isdigit():
+            raise ConfigError(f"keyframes expects 'FRAME=PATH;FRAME=PATH', got {item!r}.")
+        out.append((int(number), host.input_path(path)))
+    return out
+
+
+def _save_mask(folder: str, stem: str, number: int, mask: np.ndarray) -> str:
+    """Write a MASK input as a float EXR the engine reads (channel A); returns its path."""
+    path = os.path.join(folder, "keyframes", f"{stem}_key.{number:04d}.exr")
+    write_image(path, mask, ["A"], dtype="float")
+    return path
+
+
+class MatteShot(ConfigNode):
+    """Plate + keyframe mask -> mattes of every frame written as EXR (the ``matte`` command)."""
+
+    RETURN_TYPES = (PLATE, "STRING")
+    RETURN_NAMES = ("result", "summary")
+    FUNCTION = "run"
+    CATEGORY = "vfxmatte/matte"
+    OUTPUT_NODE = True
+    DESCRIPTION = (
+        "Propagate the keyframe mask through the plate, matte, refine and decontaminate every "
+        "frame and write premultiplied scene-linear EXRs (and the other output kinds), "
+        "streaming one frame at a time. Frames already written are reused; Cancel stops within "
+        "a frame. The key mask comes from the MASK input or the mask path."
+    )
+
+    @classmethod
+    def widgets(cls) -> list[Widget]:
+        return config_widgets(PipelineConfig, exclude=_NOT_WIDGETS)
+
+    @classmethod
+    def required_inputs(cls) -> dict[str, Any]:
+        (output,) = config_widgets(
+            PipelineConfig, sections=("output",), defaults={"output": "vfxmatte/shot.####.exr"}
+        )
+        return {"plate": (PLATE, {}), "output": input_entry(output)}
+
+    @classmethod
+    def optional_inputs(cls) -> dict[str, Any]:
+        return {
+            "key_mask": ("MASK", {}),
+            "keyframe_masks": ("MASK", {}),
+            "keyframe_mask_frames": (
+                "STRING",
+                {"default": "", "tooltip": "Frame numbers of keyframe_masks, e.g. 1050,1100."},
+            ),
+            **mask_inputs(),
+            **{name: (kind, {}) for name, kind in MODEL_INPUTS.items()},
+        }
+
+    @classmethod
+    def check_inputs(cls, values: Mapping[str, Any]) -> None:
+        config = build_host_config(PipelineConfig, widget_values(cls.widgets(), values))
+        if values.get("output"):
+            OutputSet(values["output"], config.output_options)
+        _keyframe_paths(values.get("keyframes") or "")
+        if values.get("keyframe_mask_frames"):
+            parse_frame_range(values["keyframe_mask_frames"])
+
+    @classmethod
+    def IS_CHANGED(cls, mask: str = "", keyframes: str = "", **values: Any) -> str:  # noqa: N802
+        files = [host.input_path(mask)] if mask else []
+        try:
+            files += [path for _, path in _keyframe_paths(keyframes)]
+        except ConfigError:
+            pass  # VALIDATE_INPUTS reports it
+        return file_fingerprint(files)
+
+    def run(self, plate: PlateRef, output: str, **values: Any) -> dict[str, Any]:
+        config = self.config(plate, output, values)
+        on_progress, should_cancel = host.engine_callbacks(len(plate.frames))
+        report = run_pipeline(config, on_progress=on_progress, should_cancel=should_cancel)
+        summary = report.summary()
+        for number, message in sorted(report.failed.items()):
+            summary += f"\nframe {number} failed: {message}"
+        kind, pattern = next(iter(report.outputs.items()))
+        channels = CHANNELS["rgba"] if kind == "multilayer" else CHANNELS[kind]
+        result = PlateRef(
+            pattern,
+            tuple(sorted(report.written + report.reused)),
+            plate.width,
+            plate.height,
+            ",".join(channels),
+        )
+        return {"ui": {"text": [summary]}, "result": (result, summary)}
+
+    def config(self, plate: PlateRef, output: str, values: Mapping[str, Any]) -> PipelineConfig:
+        """The run's config: widgets, plate, resolved paths, MASK inputs saved as files, models."""
+        flat = widget_values(self.widgets(), values)
+        flat.update(plate.overrides())
+        flat["output"] = host.output_path(output)
+        flat["engine.progress"] = False
+        for key, resolve in _PATHS.items():
+            if flat.get(key):
+                flat[key] = resolve(flat[key])
+        keyframes = _keyframe_paths(flat.get("keyframes", ""))
+        keyframes += self._saved_masks(plate, flat, values)
+        flat["keyframes"] = ";".join(f"{n}={p}" for n, p in keyframes)
+        models = {name: values.get(name) for name in MODEL_INPUTS}
+        flat.update(model_overrides(models))
+        return build_host_config(PipelineConfig, flat)
+
+    def _saved_masks(
+        self, plate: PlateRef, flat: dict[str, Any], values: Mapping[str, Any]
+    ) -> list[tuple[int, str]]:
+        """Write the MASK inputs beside the outputs; set ``mask``, return the extra keyframes."""
+        folder, name = os.path.split(FramePattern.parse(flat["output"]).as_hashes())
+        stem = name.split(".", 1)[0]
+        fit = functools.partial(
+            fit_mask,
+            shape=(plate.height, plate.width),
+            mode=values.get("mask_mode", "auto"),
+            resize=bool(values.get("mask_resize", False)),
+        )
+        if values.get("key_mask") is not None:
+            masks = mask_to_numpy(values["key_mask"], what="key_mask")
+            if len(masks) != 1:
+                raise InputError(f"key_mask holds {len(masks)} masks; give one (the key frame's).")
+            key = flat.get("key_frame", -1)
+            number = key if key >= 0 else plate.frames[0]
+            flat["mask"] = _save_mask(folder, stem, number, fit(masks[0], what="key_mask"))
+        if not flat.get("mask"):
+            raise InputError(
+                "Matte Shot needs the key frame's mask: connect a MASK to key_mask, or give the "
+                "mask file's path in 'mask'."
+            )
+        if values.get("keyframe_masks") is None:
+            return []
+        masks = mask_to_numpy(values["keyframe_masks"], what="keyframe_masks")
+        numbers = parse_frame_range(values.get("keyframe_mask_frames") or "")
+        if len(masks) != len(numbers):
+            raise InputError(
+                f"keyframe_masks holds {len(masks)} mask(s) but keyframe_mask_frames names "
+                f"{len(numbers)} frame(s); give one frame number per mask."
+            )
+        return [
+            (n, _save_mask(folder, stem, n, fit(m, what=f"keyframe mask of frame {n}")))
+            for n, m in zip(numbers, masks, strict=True)
+        ]
