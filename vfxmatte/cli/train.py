@@ -13,7 +13,7 @@ def register(sub: Any) -> None:
         description="Train the PRN matting network (task: matte) or the foreground colour "
         "network (task: colour) on synthetic composites or matting folders. Writes "
         "checkpoint.pt (resumable), log.csv/log.jsonl, eval.jsonl, previews/ and "
-        "<name>.safetensors under out_dir. See docs/training.md for every option.",
+        "<name>.safetensors under out_dir. See the README, section Training for every option.",
     )
     parser.add_argument("config", nargs="?", help="YAML config (omit to use the defaults)")
     parser.add_argument(

@@ -1,7 +1,7 @@
 """The training configuration: one set of dataclasses, read from YAML with ``--set`` overrides.
 
 Every field is made with :func:`vfxmatte.config.param`, so the YAML keys, their
-defaults, ranges and help text are defined here once (``docs/training.md`` lists
+defaults, ranges and help text are defined here once (the README (section Training) lists
 them). :func:`load_train_config` reads a file; :func:`train_config_to_yaml`
 writes the exact config a run used next to its outputs.
 """
