@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,7 +28,19 @@ import torch
 from vfxmatte.errors import WeightsError
 from vfxmatte.io.atomic import atomic_path
 
-__all__ = ["FORMAT", "Checkpoint", "load_checkpoint", "load_state_dict", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "SHIPPED",
+    "Checkpoint",
+    "load_checkpoint",
+    "load_state_dict",
+    "save_checkpoint",
+    "shipped_weights",
+]
+
+#: The starter weights of each network kind, trained here and kept in ``weights/``
+#: of the repository (with their config and training log).
+SHIPPED = {"matte": "matte_small.safetensors", "colour": "colour.safetensors"}
 
 FORMAT = "vfxmatte-weights/1"
 _PREFIX = "vfxmatte."
@@ -164,6 +177,23 @@ def load_checkpoint(
                 f"expected {' or '.join(repr(k) for k in kinds)}"
             )
     return checkpoint
+
+
+def shipped_weights(kind: str) -> str:
+    """Path of the starter weights of ``kind``, or ``""`` when none are found.
+
+    Looked for in ``$VFXMATTE_HOME/weights/`` (a copy a studio manages), then in
+    ``weights/`` beside the package (a clone or an editable install).
+    """
+    from vfxmatte.propagate.checkpoints import vfxmatte_home
+
+    name = SHIPPED.get(kind)
+    if not name:
+        return ""
+    for folder in (vfxmatte_home() / "weights", Path(__file__).resolve().parent.parent / "weights"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    return ""
 
 
 def load_state_dict(

@@ -79,7 +79,11 @@ def test_no_band_means_no_network_call(weights, monkeypatch):
     assert not fg.any()
 
 
-def test_errors(weights, tmp_path):
+def test_errors(weights, tmp_path, monkeypatch):
+    import vfxmatte.weights
+
+    monkeypatch.setenv("VFXMATTE_HOME", str(tmp_path))
+    monkeypatch.setitem(vfxmatte.weights.SHIPPED, "colour", "missing.safetensors")
     with pytest.raises(WeightsError, match="needs decontaminate.network.weights"):
         NetworkForeground(NetworkForegroundConfig())
     save_checkpoint(tmp_path / "m.safetensors", "matte", {}, {"x": torch.zeros(1)})

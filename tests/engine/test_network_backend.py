@@ -115,3 +115,23 @@ def test_refiner_needing_features_refuses_the_classical_matte(small_shot, tmp_pa
     frame = open_plate(small_shot.plate).read(1001)
     with pytest.raises(ConfigError, match="decoder feature channels"):
         Stages(config, ColourContext.for_plate(config, frame))
+
+
+def test_the_shipped_starter_weights_need_no_set_up(small_shot, tmp_path, monkeypatch):
+    from vfxmatte.weights import shipped_weights
+
+    monkeypatch.setenv("VFXMATTE_HOME", str(tmp_path / "home"))  # only the repository's copy
+    assert shipped_weights("matte").endswith("weights/matte_small.safetensors")
+    assert shipped_weights("colour").endswith("weights/colour.safetensors")
+    config = PipelineConfig(plate=small_shot.plate, mask=small_shot.mask, frames="1001-1002")
+    config.output = str(tmp_path / "m.####.exr")
+    config.engine.progress = False
+    config.matte.backend = "network"
+    config.decontaminate.backend = "network"
+    report = run_pipeline(config)
+    assert report.ok and report.written == [1001, 1002]
+    alpha = read_image(tmp_path / "m.1001.exr").pixels[..., 3]
+    truth = read_image(small_shot.alpha.replace("####", "1001")).pixels[..., 0]
+    guidance = read_mask(small_shot.mask)
+    # the trained starter network beats its own guidance mask on this shot's key frame
+    assert np.abs(alpha - truth).sum() < np.abs(guidance - truth).sum()

@@ -182,7 +182,11 @@ def test_iterative_decoding_with_the_network_changes_nothing_committed(tmp_path)
     assert torch.equal(alpha[changed_1], states[1][changed_1])
 
 
-def test_weights_errors_are_clear(tmp_path):
+def test_weights_errors_are_clear(tmp_path, monkeypatch):
+    import vfxmatte.weights
+
+    monkeypatch.setenv("VFXMATTE_HOME", str(tmp_path))
+    monkeypatch.setitem(vfxmatte.weights.SHIPPED, "matte", "missing.safetensors")
     with pytest.raises(WeightsError, match="needs matte.network.weights"):
         NetworkMatte(NetworkMatteConfig(weights=""))
     path = tmp_path / "r.safetensors"

@@ -318,7 +318,7 @@ def test_real_sam2_runs_and_cancels_in_the_worker(tmp_path_factory, tmp_path) ->
         report = worker.until("result", 2, timeout=300)[-1]["report"]
         assert report["cancelled"] and report["written"] == []
         worker.send(type="status", id=4)
-        status = worker.recv()
+        status = worker.until("status", 4, timeout=60)[-1]  # log lines may come first
         assert status["models"] == ["sam2"] and status["model_builds"] == 1
     finally:
         assert worker.close() == 0

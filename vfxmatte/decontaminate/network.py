@@ -37,7 +37,9 @@ class NetworkForegroundConfig:
     """Options of the foreground colour network backend."""
 
     weights: str = param(
-        "", "Foreground colour network checkpoint (.safetensors of kind 'colour')."
+        "",
+        "Foreground colour network checkpoint (.safetensors of kind 'colour'); empty: the "
+        "shipped starter weights (weights/colour.safetensors).",
     )
     alpha_epsilon: float = param(
         1e-3,
@@ -70,17 +72,20 @@ class NetworkForeground:
     """Loaded colour network; ``instance(linear_image, alpha) -> straight foreground``."""
 
     def __init__(self, config: NetworkForegroundConfig) -> None:
-        if not config.weights:
+        from vfxmatte.devices import resolve_device
+        from vfxmatte.weights import shipped_weights
+
+        weights = config.weights or shipped_weights(KIND)
+        if not weights:
             raise WeightsError(
                 "decontaminate.backend=network needs decontaminate.network.weights "
                 "(--decontaminate.network.weights PATH): a .safetensors checkpoint of kind "
-                "'colour'"
+                "'colour'; the starter weights were not found in $VFXMATTE_HOME/weights or "
+                "the repository"
             )
-        from vfxmatte.devices import resolve_device
-
         self.config = config
         self.device = resolve_device(config.device)
-        self.model = load_colour_network(config.weights, self.device)
+        self.model = load_colour_network(weights, self.device)
 
     def _run_crop(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         import torch

@@ -25,7 +25,13 @@ from vfxmatte.matte.network.decode import iterative_decode
 from vfxmatte.matte.network.options import NetworkMatteConfig
 from vfxmatte.matte.network.prn import pad_to_stride
 from vfxmatte.propagate.checks import check_image, check_mask
-from vfxmatte.weights import Checkpoint, load_checkpoint, load_state_dict
+from vfxmatte.weights import (
+    SHIPPED,
+    Checkpoint,
+    load_checkpoint,
+    load_state_dict,
+    shipped_weights,
+)
 
 __all__ = ["MatteResult", "NetworkMatte", "NetworkMatteConfig", "load_matting_network"]
 
@@ -68,14 +74,16 @@ class NetworkMatte:
     """Loaded matting network; ``instance(image, guidance) -> (alpha, confidence)``."""
 
     def __init__(self, config: NetworkMatteConfig) -> None:
-        if not config.weights:
+        weights = config.weights or shipped_weights(KIND)
+        if not weights:
             raise WeightsError(
                 "matte.backend=network needs matte.network.weights (--matte.network.weights PATH): "
-                "a .safetensors checkpoint of kind 'matte'"
+                "a .safetensors checkpoint of kind 'matte'; the starter weights "
+                f"({SHIPPED[KIND]}) were not found in $VFXMATTE_HOME/weights or the repository"
             )
         self.config = config
         self.device = resolve_device(config.device)
-        self.model, self.checkpoint = load_matting_network(config.weights, self.device)
+        self.model, self.checkpoint = load_matting_network(weights, self.device)
         self.dtype = torch.float16 if config.half and self.device.type == "cuda" else torch.float32
         self.model.to(self.dtype)
 

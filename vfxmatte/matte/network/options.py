@@ -18,7 +18,8 @@ class NetworkMatteConfig:
     weights: str = param(
         "",
         "Matting network checkpoint (.safetensors of kind 'matte': trained with "
-        "'vfxmatte train', shipped, or converted with 'vfxmatte weights convert-mgmatting').",
+        "'vfxmatte train', or converted with 'vfxmatte weights convert-mgmatting'); empty: "
+        "the shipped starter weights (weights/matte_small.safetensors).",
     )
     working_size: int = param(
         1024, "Long side of the working resolution (frames larger than this are scaled down).",
