@@ -38,10 +38,10 @@ import numpy as np
 from vfxmatte.config import config_to_dict
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import FrameResult, OutputSet
-from vfxmatte.engine.stages import ColourContext, Stages
+from vfxmatte.engine.stages import ColourContext, Stages, open_shot_plate
 from vfxmatte.errors import MissingFramesError, VfxMatteError
 from vfxmatte.io.mask import read_mask
-from vfxmatte.io.plate import Plate, open_plate
+from vfxmatte.io.plate import Plate
 from vfxmatte.io.sequence import FramePattern, compress_frames
 
 __all__ = [
@@ -270,17 +270,6 @@ class ChunkResult:
     worker: str = ""
 
 
-def _open_plate(task: ChunkTask) -> Plate:
-    config = task.config
-    return open_plate(
-        config.plate,
-        [*task.chunk.warmup, *task.chunk.frames],
-        channels=config.input.channels,
-        nonfinite=config.input.nonfinite,
-        first_frame=config.input.first_frame,
-    )
-
-
 def _is_done(task: ChunkTask, outputs: OutputSet, number: int) -> bool:
     height, width = task.shape
     if not outputs.is_complete(number, width, height):
@@ -327,7 +316,8 @@ class _ChunkRun:
         self.outputs = OutputSet(config.output, config.output_options)
         self.todo = {n for n in task.chunk.frames if not _is_done(task, self.outputs, n)}
         self.writable = set(task.chunk.frames)
-        self.plate = _open_plate(task) if self.todo else None
+        frames = [*task.chunk.warmup, *task.chunk.frames]
+        self.plate = open_shot_plate(task.config, frames) if self.todo else None
         self.result = ChunkResult(task.chunk, worker=f"{os.uname().nodename}:{os.getpid()}")
 
     def record(self, number: int, status: str) -> None:

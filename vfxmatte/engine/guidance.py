@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from vfxmatte.engine.config import PipelineConfig
-from vfxmatte.engine.stages import ColourContext
+from vfxmatte.engine.stages import ColourContext, open_shot_plate
 from vfxmatte.errors import ConfigError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.mask import read_mask
-from vfxmatte.io.plate import Plate, open_plate
+from vfxmatte.io.plate import Plate
 from vfxmatte.io.sequence import FramePattern, compress_frames
 
 __all__ = ["guidance_channels", "propagate_objects", "write_guidance"]
@@ -56,9 +56,17 @@ def _flow_objects(
 
 
 def propagate_objects(
-    config: PipelineConfig, plate: Plate, colour: ColourContext, keys: KeyMasks
+    config: PipelineConfig,
+    plate: Plate,
+    colour: ColourContext,
+    keys: KeyMasks,
+    sam2: Any = None,
 ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-    """``(frame number, {object: mask})`` for every frame, from the configured backend."""
+    """``(frame number, {object: mask})`` for every frame, from the configured backend.
+
+    ``sam2``: an already built :class:`~vfxmatte.propagate.sam2.Sam2Propagator` to
+    use (a worker keeps one between shots); by default one is built for this call.
+    """
     cache: dict[int, np.ndarray] = {}
 
     def get(number: int) -> np.ndarray:
@@ -73,7 +81,8 @@ def propagate_objects(
     if backend == "sam2":
         from vfxmatte.propagate.sam2 import Sam2Propagator
 
-        yield from Sam2Propagator(config.propagate.sam2).propagate(get, plate.frames, keys)
+        propagator = sam2 if sam2 is not None else Sam2Propagator(config.propagate.sam2)
+        yield from propagator.propagate(get, plate.frames, keys)
     elif backend == "flow":
         yield from _flow_objects(config, get, plate.frames, keys)
     else:
@@ -88,12 +97,18 @@ def write_guidance(
     keyframe_paths: Mapping[int, list[str]],
     *,
     on_frame: Callable[[int], Any] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    sam2: Any = None,
 ) -> list[int]:
     """Propagate keyframe masks through ``config.plate`` and write guidance files.
 
     Args:
         pattern: output pattern, e.g. ``guide/shot.####.exr``.
         keyframe_paths: frame number -> mask paths, one per object (object ids 1..N).
+        on_frame: called with each frame number after its file is written.
+        should_cancel: polled after each frame while frames remain; ``True`` stops the
+            phase there (the propagator's state is freed at once).
+        sam2: an already built SAM 2 propagator (see :func:`propagate_objects`).
 
     Returns:
         The frame numbers written.
@@ -101,19 +116,15 @@ def write_guidance(
     out = FramePattern.parse(pattern)
     if out.is_single:
         raise ConfigError(f"The guidance output '{pattern}' has no frame token (####).")
-    plate = open_plate(
-        config.plate,
-        config.frames or None,
-        channels=config.input.channels,
-        nonfinite=config.input.nonfinite,
-        first_frame=config.input.first_frame,
-    )
+    plate = open_shot_plate(config)
     first = plate.read(plate.frames[0])
     shape = (first.height, first.width)
     colour = ColourContext.for_plate(config, first)
     del first
     keys: dict[int, dict[int, np.ndarray]] = {}
     for number, paths in sorted(keyframe_paths.items()):
+        if not all(paths):
+            raise ConfigError("No keyframe mask given; pass --mask FIRST_FRAME_MASK.")
         if number not in plate.frames:
             raise ConfigError(
                 f"The keyframe {number} is not among the frames ({compress_frames(plate.frames)})."
@@ -131,11 +142,17 @@ def write_guidance(
     objects = sorted({o for masks in keys.values() for o in masks})
     channels = guidance_channels(objects)
     written = []
-    for number, masks in propagate_objects(config, plate, colour, keys):
-        stack = np.stack([masks.get(o, np.zeros(shape, np.float32)) for o in objects], axis=2)
-        write_image(out.path(number), stack.astype(np.float32), channels, dtype="half")
-        written.append(number)
-        if on_frame is not None:
-            on_frame(number)
+    stream = propagate_objects(config, plate, colour, keys, sam2=sam2)
+    try:
+        for number, masks in stream:
+            stack = np.stack([masks.get(o, np.zeros(shape, np.float32)) for o in objects], axis=2)
+            write_image(out.path(number), stack.astype(np.float32), channels, dtype="half")
+            written.append(number)
+            if on_frame is not None:
+                on_frame(number)
+            if should_cancel is not None and len(written) < len(plate.frames) and should_cancel():
+                break
+    finally:
+        stream.close()  # frees a SAM 2 inference state at once, also when cancelled
     log.info("Wrote guidance for %d frame(s) to %s", len(written), pattern)
     return sorted(written)

@@ -49,7 +49,7 @@ from vfxmatte.engine.propagation import (
     propagate_to_files,
 )
 from vfxmatte.engine.report import Interrupt, ProgressEvent, RunReport, progress_bar
-from vfxmatte.engine.stages import ColourContext, Stages
+from vfxmatte.engine.stages import ColourContext, Stages, open_shot_plate
 from vfxmatte.errors import DeviceError, VfxMatteError
 from vfxmatte.io.plate import is_video, open_plate
 from vfxmatte.io.sequence import FramePattern
@@ -94,13 +94,7 @@ class _ChunkedRun:
     ) -> None:
         self.config = config
         self.outputs = OutputSet(config.output, config.output_options)
-        plate = open_plate(
-            config.plate,
-            config.frames or None,
-            channels=config.input.channels,
-            nonfinite=config.input.nonfinite,
-            first_frame=config.input.first_frame,
-        )
+        plate = open_shot_plate(config)
         self.frames = list(plate.frames)
         first = plate.read(self.frames[0])
         self.shape = (first.height, first.width)

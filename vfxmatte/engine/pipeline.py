@@ -24,11 +24,11 @@ from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import OutputSet
 from vfxmatte.engine.propagation import keyframe_masks, plan_passes, propagate_first
 from vfxmatte.engine.report import Interrupt, ProgressEvent, RunReport, progress_bar
-from vfxmatte.engine.stages import ColourContext, Stages, make_propagator
+from vfxmatte.engine.stages import ColourContext, Stages, make_propagator, open_shot_plate
 from vfxmatte.errors import VfxMatteError
 from vfxmatte.io.frame import Frame
 from vfxmatte.io.image import read_image, write_image
-from vfxmatte.io.plate import Plate, open_plate
+from vfxmatte.io.plate import Plate
 from vfxmatte.io.sequence import FramePattern
 
 __all__ = ["ProgressEvent", "RunReport", "plan_passes", "run_pipeline"]
@@ -46,13 +46,7 @@ class _Run:
         should_cancel: Callable[[], bool] | None,
     ) -> None:
         self.config = config
-        self.plate: Plate = open_plate(
-            config.plate,
-            config.frames or None,
-            channels=config.input.channels,
-            nonfinite=config.input.nonfinite,
-            first_frame=config.input.first_frame,
-        )
+        self.plate: Plate = open_shot_plate(config)
         self.frames = list(self.plate.frames)
         self.outputs = OutputSet(config.output, config.output_options)
         self.guidance_out = (

@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from vfxmatte.engine.config import PipelineConfig
-from vfxmatte.engine.stages import ColourContext, make_propagator
+from vfxmatte.engine.stages import ColourContext, make_propagator, open_shot_plate
 from vfxmatte.errors import ConfigError, VfxMatteError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.mask import read_mask
-from vfxmatte.io.plate import Plate, open_plate
 from vfxmatte.io.sequence import FramePattern, compress_frames
 
 __all__ = [
@@ -147,16 +146,6 @@ def check_parallel_propagation(config: PipelineConfig) -> None:
         )
 
 
-def _open(config: PipelineConfig) -> Plate:
-    return open_plate(
-        config.plate,
-        config.frames or None,
-        channels=config.input.channels,
-        nonfinite=config.input.nonfinite,
-        first_frame=config.input.first_frame,
-    )
-
-
 def _guidance_complete(pattern: str, frames: list[int]) -> bool:
     return set(FramePattern.parse(pattern).frames_on_disk()) >= set(frames)
 
@@ -167,7 +156,11 @@ def propagate_first(config: PipelineConfig) -> PipelineConfig:
     The local loop does this for ``sam2``, whose propagation runs over the whole
     shot at once: the returned config reads the files with ``propagate.backend=given``.
     """
-    pattern = propagate_to_files(config).pattern
+    return given_config(config, propagate_to_files(config).pattern)
+
+
+def given_config(config: PipelineConfig, pattern: str) -> PipelineConfig:
+    """``config`` that mattes from the guidance files at ``pattern`` (``given``)."""
     given = copy.deepcopy(config)
     given.propagate.backend = "given"
     given.mask = pattern
@@ -177,15 +170,20 @@ def propagate_first(config: PipelineConfig) -> PipelineConfig:
     return given
 
 
+def keyframe_paths(config: PipelineConfig, first: int) -> dict[int, list[str]]:
+    """Frame -> mask paths (one object) of ``--mask`` at the key frame plus ``--keyframes``."""
+    key = config.key_frame if config.key_frame >= 0 else first
+    paths = {key: [config.mask]}
+    paths.update({n: [p] for n, p in parse_keyframes(config.keyframes)})
+    return paths
+
+
 def _sam2_guidance(
     config: PipelineConfig, pattern: str, first: int, on_frame: Callable[[int], Any] | None
 ) -> list[int]:
     from vfxmatte.engine.guidance import write_guidance
 
-    key = config.key_frame if config.key_frame >= 0 else first
-    paths = {key: [config.mask]}
-    paths.update({n: [p] for n, p in parse_keyframes(config.keyframes)})
-    return write_guidance(config, pattern, paths, on_frame=on_frame)
+    return write_guidance(config, pattern, keyframe_paths(config, first), on_frame=on_frame)
 
 
 def write_pass_guidance(
@@ -208,7 +206,7 @@ def write_pass_guidance(
     out = FramePattern.parse(pattern)
     if out.is_single:
         raise ConfigError(f"The guidance output '{pattern}' has no frame token (####).")
-    plate = _open(config)
+    plate = open_shot_plate(config)
     frames = list(plate.frames)
     first = plate.read(frames[0])
     shape = (first.height, first.width)
@@ -259,7 +257,7 @@ def propagate_to_files(
     """
     check_parallel_propagation(config)
     pattern = guidance_pattern(config)
-    frames = _open(config).frames
+    frames = open_shot_plate(config).frames
     if not config.engine.overwrite and _guidance_complete(pattern, frames):
         log.info("The guidance %s is complete; not propagating again.", pattern)
         return PropagationResult(pattern)

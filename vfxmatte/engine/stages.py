@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +23,29 @@ from vfxmatte.engine.timing import StageTimer
 from vfxmatte.errors import ConfigError
 from vfxmatte.io.colour import convert_colourspace, is_linear, resolve_colourspace, to_display
 from vfxmatte.io.frame import Frame
+from vfxmatte.io.plate import Plate, open_plate
 from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.refine import REFINE_BACKENDS
 
-__all__ = ["ColourContext", "Stages", "make_propagator"]
+__all__ = ["ColourContext", "Stages", "make_propagator", "open_shot_plate"]
 
 LINEAR_EXTENSIONS = (".exr", ".hdr", ".pfm", ".sxr")
 WORKING_LINEAR = "lin_rec709"
+
+
+def open_shot_plate(config: PipelineConfig, frames: Sequence[int] | None = None) -> Plate:
+    """The plate of ``config`` read with its input options.
+
+    ``frames``: the frame numbers to open (default: ``config.frames``, else all).
+    """
+    return open_plate(
+        config.plate,
+        list(frames) if frames is not None else (config.frames or None),
+        channels=config.input.channels,
+        nonfinite=config.input.nonfinite,
+        first_frame=config.input.first_frame,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +154,6 @@ class Stages:
         metadata = dict(frame.metadata)
         metadata["oiio:ColorSpace"] = self.colour.linear
         return FrameResult(frame.number, alpha, fg, confidence, metadata)
-
 
     def reset_sequence(self) -> None:
         """Forget per-sequence state (the refiner's previous frame): frames stop being

@@ -12,7 +12,6 @@ weights are kept (a new shot starts a fresh inference state, as it must).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -22,19 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from vfxmatte.engine.config import PipelineConfig
-from vfxmatte.engine.guidance import guidance_channels
-from vfxmatte.engine.propagation import guidance_pattern, parse_keyframes
-from vfxmatte.engine.stages import ColourContext
-from vfxmatte.errors import ConfigError
-from vfxmatte.io.image import write_image
-from vfxmatte.io.mask import read_mask
-from vfxmatte.io.plate import open_plate
-from vfxmatte.io.sequence import FramePattern, compress_frames
+from vfxmatte.engine.propagation import guidance_pattern, keyframe_paths
+from vfxmatte.engine.stages import open_shot_plate
+from vfxmatte.io.sequence import FramePattern
 
-__all__ = ["ModelCache", "PhaseResult", "given_config", "propagate_phase", "uses_local_sam2"]
+__all__ = ["ModelCache", "PhaseResult", "propagate_phase", "uses_local_sam2"]
 
 log = logging.getLogger(__name__)
 
@@ -106,42 +98,6 @@ def uses_local_sam2(config: PipelineConfig) -> bool:
     )
 
 
-def given_config(config: PipelineConfig, pattern: str) -> PipelineConfig:
-    """``config`` that mattes from the guidance files at ``pattern`` (the engine's rule)."""
-    given = copy.deepcopy(config)
-    given.propagate.backend = "given"
-    given.mask = pattern
-    given.guidance_output = ""
-    given.input.mask_channel = "A"
-    given.input.mask_resize = False
-    return given
-
-
-def _key_masks(
-    config: PipelineConfig, frames: list[int], shape: tuple[int, int]
-) -> dict[int, dict[int, np.ndarray]]:
-    key = config.key_frame if config.key_frame >= 0 else frames[0]
-    paths = {key: config.mask}
-    paths.update(parse_keyframes(config.keyframes))
-    keys: dict[int, dict[int, np.ndarray]] = {}
-    for number, path in sorted(paths.items()):
-        if number not in frames:
-            raise ConfigError(
-                f"The keyframe {number} is not among the frames ({compress_frames(frames)})."
-            )
-        if not path:
-            raise ConfigError("No keyframe mask given; pass --mask FIRST_FRAME_MASK.")
-        mask = read_mask(
-            path,
-            shape=shape,
-            channel=config.input.mask_channel,
-            resize=config.input.mask_resize,
-            number=number,
-        )
-        keys[number] = {1: mask}
-    return keys
-
-
 def propagate_phase(
     config: PipelineConfig,
     models: ModelCache,
@@ -157,52 +113,38 @@ def propagate_phase(
     Raises:
         VfxMatteError: bad plate, masks or options; sam2 not installed; weights.
     """
+    from vfxmatte.engine.guidance import write_guidance
     from vfxmatte.propagate.sam2 import Sam2Propagator
 
     start = time.perf_counter()
     pattern = guidance_pattern(config)
-    out = FramePattern.parse(pattern)
-    plate = open_plate(
-        config.plate,
-        config.frames or None,
-        channels=config.input.channels,
-        nonfinite=config.input.nonfinite,
-        first_frame=config.input.first_frame,
-    )
-    frames = list(plate.frames)
-    if not config.engine.overwrite and set(out.frames_on_disk()) >= set(frames):
+    frames = list(open_shot_plate(config).frames)
+    if not config.engine.overwrite and set(FramePattern.parse(pattern).frames_on_disk()) >= set(
+        frames
+    ):
         return PhaseResult([], False, time.perf_counter() - start, pattern)
-    first = plate.read(frames[0])
-    shape = (first.height, first.width)
-    colour = ColourContext.for_plate(config, first)
-    del first
-    keys = _key_masks(config, frames, shape)
     sam2_config = config.propagate.sam2
     propagator = models.get("sam2", sam2_config, lambda: Sam2Propagator(sam2_config))
-    cache: dict[int, np.ndarray] = {}
-
-    def get(number: int) -> np.ndarray:
-        # SAM 2 asks for each frame once or twice in a row; keep the last two.
-        if number not in cache:
-            if len(cache) >= 2:
-                cache.pop(next(iter(cache)))
-            cache[number] = colour.display(plate.read(number).pixels[..., :3])
-        return cache[number]
-
-    channels = guidance_channels([1])
     written: list[int] = []
-    stream = propagator.propagate(get, frames, keys)
-    try:
-        for number, masks in stream:
-            mask = masks.get(1, np.zeros(shape, np.float32))
-            write_image(
-                out.path(number), mask[..., None].astype(np.float32), channels, dtype="half"
-            )
-            written.append(number)
-            on_frame(number, len(written), len(frames))
-            if len(written) < len(frames) and should_cancel():
-                return PhaseResult(sorted(written), True, time.perf_counter() - start, pattern)
-    finally:
-        stream.close()  # frees SAM 2's inference state at once, also when cancelled
-    log.info("Wrote SAM 2 guidance for %d frame(s) to %s", len(written), pattern)
-    return PhaseResult(sorted(written), False, time.perf_counter() - start, pattern)
+    cancelled = False
+
+    def frame_done(number: int) -> None:
+        written.append(number)
+        on_frame(number, len(written), len(frames))
+
+    def cancel() -> bool:
+        nonlocal cancelled
+        cancelled = should_cancel()
+        return cancelled
+
+    write_guidance(
+        config,
+        pattern,
+        keyframe_paths(config, frames[0]),
+        on_frame=frame_done,
+        should_cancel=cancel,
+        sam2=propagator,
+    )
+    if not cancelled:
+        log.info("Wrote SAM 2 guidance for %d frame(s) to %s", len(written), pattern)
+    return PhaseResult(sorted(written), cancelled, time.perf_counter() - start, pattern)

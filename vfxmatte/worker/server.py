@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from vfxmatte import __version__
+from vfxmatte.engine.propagation import given_config
 from vfxmatte.errors import VfxMatteError
-from vfxmatte.worker.models import ModelCache, given_config, propagate_phase, uses_local_sam2
+from vfxmatte.worker.models import ModelCache, propagate_phase, uses_local_sam2
 from vfxmatte.worker.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
