@@ -18,23 +18,11 @@ from torch import nn
 
 from vfxmatte.decontaminate.colour_net import ColourNet
 from vfxmatte.export.refine import ExportRefine
+from vfxmatte.io.colour_torch import srgb_decode, srgb_encode
 from vfxmatte.matte.network.arch import PRNMattingNet
 from vfxmatte.matte.network.decode import commit_step, commit_target
 
 __all__ = ["MatteExport", "srgb_decode", "srgb_encode"]
-
-
-def srgb_encode(x: torch.Tensor) -> torch.Tensor:
-    """Linear [0,1] -> sRGB-encoded [0,1] (IEC 61966-2-1)."""
-    x = torch.clamp(x, 0.0, 1.0)
-    curve = 1.055 * torch.pow(torch.clamp(x, min=0.0031308), 1.0 / 2.4) - 0.055
-    return torch.where(x <= 0.0031308, 12.92 * x, curve)
-
-
-def srgb_decode(y: torch.Tensor) -> torch.Tensor:
-    """sRGB-encoded [0,1] -> linear."""
-    curve = torch.pow((torch.clamp(y, min=0.04045) + 0.055) / 1.055, 2.4)
-    return torch.where(y <= 0.04045, y / 12.92, curve)
 
 
 def _pad(x: torch.Tensor, stride: int, margin: int) -> torch.Tensor:

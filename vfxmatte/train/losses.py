@@ -22,6 +22,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from vfxmatte.io.colour_torch import srgb_encode as linear_to_srgb
+
 __all__ = [
     "composition_loss",
     "confidence_loss",
@@ -49,14 +51,6 @@ def l1_loss(
 ) -> torch.Tensor:
     """Mean ``|pred - gt|`` over ``weight``."""
     return _weighted_mean((pred - gt).abs(), weight)
-
-
-def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    """The sRGB curve on a tensor (for compositions made in linear light), clipped to [0,1]."""
-    x = x.clamp(0.0, 1.0)
-    low = x * 12.92
-    high = 1.055 * x.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055
-    return torch.where(x <= 0.0031308, low, high)
 
 
 def composition_loss(

@@ -311,8 +311,8 @@ class PRNMattingNet(nn.Module):
     and ``N x 1 x H x W`` guidance in [0,1], with ``H`` and ``W`` multiples of 32
     (:func:`vfxmatte.matte.network.prn.pad_to_stride`). ImageNet normalisation
     happens inside. The side outputs are fused with the test-time self-guidance
-    (15x15 then 7x7 ellipse dilation); training can call :meth:`fuse` with other
-    kernels.
+    (15x15 then 7x7 ellipse dilation); training calls
+    :func:`~vfxmatte.matte.network.prn.progressive_fuse` with other kernels.
     """
 
     def __init__(self, arch: ArchConfig | str | dict[str, Any] = "small") -> None:
@@ -340,17 +340,6 @@ class PRNMattingNet(nn.Module):
             if isinstance(m, (EncoderBlock, DecoderBlock)):
                 nn.init.zeros_(m.bn2.weight)
 
-    def fuse(
-        self,
-        os8: torch.Tensor,
-        os4: torch.Tensor,
-        os1: torch.Tensor,
-        kernel_os4: torch.Tensor,
-        kernel_os1: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """PRN fusion; returns the fused alpha and the self-guidance masks at OS4 and OS1."""
-        return progressive_fuse(os8, os4, os1, kernel_os4, kernel_os1)
-
     def forward(self, image: torch.Tensor, guidance: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.binary_guidance:
             guidance = (guidance >= 0.5).to(image.dtype)
@@ -360,7 +349,7 @@ class PRNMattingNet(nn.Module):
         os8 = _to_alpha(os8_l, 8)
         os4 = _to_alpha(os4_l, 4)
         os1 = _to_alpha(os1_l, 1)
-        alpha, g4, g1 = self.fuse(os8, os4, os1, self.kernel_os4, self.kernel_os1)
+        alpha, g4, g1 = progressive_fuse(os8, os4, os1, self.kernel_os4, self.kernel_os1)
         out = {
             "alpha": alpha,
             "alpha_os8": os8,
