@@ -15,13 +15,10 @@ import argparse
 import json
 from typing import Any
 
-from vfxmatte.cli.matte import ALIASES, build_config
-from vfxmatte.cli.params import add_config_arguments
+from vfxmatte.cli.matte import add_pipeline_arguments, build_config
 
 
 def register(sub: Any) -> None:
-    from vfxmatte.engine.config import PipelineConfig
-
     parser = sub.add_parser(
         "farm-split",
         help="print render-farm jobs: propagation, then chunks of frames",
@@ -38,15 +35,7 @@ def register(sub: Any) -> None:
         help="how farm machines start vfxmatte (default: vfxmatte), e.g. "
         "'/opt/venv/bin/python -m vfxmatte'",
     )
-    parser.add_argument("--config", help="YAML file with the options below (same nesting)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one option, e.g. matte.classical.band_fraction=0.05",
-    )
-    add_config_arguments(parser, PipelineConfig, aliases=ALIASES)
+    add_pipeline_arguments(parser)
     parser.set_defaults(run=run)
 
 

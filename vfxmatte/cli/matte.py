@@ -33,7 +33,6 @@ ALIASES = {
 
 
 def register(sub: Any) -> None:
-    from vfxmatte.engine.config import PipelineConfig
 
     parser = sub.add_parser(
         "matte",
@@ -47,6 +46,15 @@ def register(sub: Any) -> None:
         metavar="PLATE",
         help="plate: shot.####.exr, an image or a video file",
     )
+    add_pipeline_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config``, ``--set`` and a flag per :class:`PipelineConfig` option (read by
+    :func:`build_config`)."""
+    from vfxmatte.engine.config import PipelineConfig
+
     parser.add_argument("--config", help="YAML file with the options below (same nesting)")
     parser.add_argument(
         "--set",
@@ -56,7 +64,6 @@ def register(sub: Any) -> None:
         help="override one option, e.g. matte.classical.band_fraction=0.05",
     )
     add_config_arguments(parser, PipelineConfig, aliases=ALIASES)
-    parser.set_defaults(run=run)
 
 
 def build_config(args: argparse.Namespace) -> Any:
