@@ -33,7 +33,6 @@ ALIASES = {
 
 
 def register(sub: Any) -> None:
-
     parser = sub.add_parser(
         "matte",
         help="matte a plate from a first-frame mask",
