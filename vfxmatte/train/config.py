@@ -21,13 +21,14 @@ __all__ = [
     "GuidanceConfig",
     "LossConfig",
     "OptimConfig",
+    "RefineTrainConfig",
     "SelfTrainConfig",
     "TrainConfig",
     "load_train_config",
     "train_config_to_yaml",
 ]
 
-TASKS = ("matte", "colour")
+TASKS = ("matte", "colour", "refine")
 SOURCES = ("synthetic", "folders")
 SPACES = ("linear", "display")
 
@@ -218,10 +219,58 @@ class SelfTrainConfig:
 
 
 @dataclass
+class RefineTrainConfig:
+    """The sparse refinement network (task=refine) and the frozen matte that feeds it."""
+
+    coarse_weights: str = param(
+        "",
+        "Matting network whose output is refined (kind 'matte', kept frozen); empty: the "
+        "shipped starter weights.",
+    )
+    coarse_scale_min: float = param(
+        0.5,
+        "Smallest working/full resolution ratio of the coarse pass (the refiner learns to "
+        "upsample by up to 1/this).",
+        min=0.1,
+        max=1.0,
+    )
+    coarse_scale_max: float = param(1.0, "Largest working/full ratio.", min=0.1, max=1.0)
+    tau_min: float = param(
+        0.03,
+        "Training selects the pixels whose predicted error exceeds a threshold drawn from "
+        "U(tau_min, tau_max) per batch, as refine.sparse.tau does at inference.",
+        min=0.0,
+        max=1.0,
+    )
+    tau_max: float = param(0.15, "Upper end of the selection threshold.", min=0.0, max=1.0)
+    dilate_max: int = param(
+        2, "Grow the selection by 0..dilate_max pixels (random per batch).", min=0, max=32
+    )
+    width: int = param(32, "Channels of the refiner's hidden layers.", min=1, max=512)
+    blocks: int = param(3, "Residual blocks of the refiner.", min=0, max=64)
+    eval_scale: float = param(
+        0.5, "Working/full ratio of the coarse pass in the held-out evaluation.", min=0.1, max=1.0
+    )
+    eval_tau: float = param(0.05, "Selection threshold in the held-out evaluation.", min=0.0,
+                            max=1.0)  # fmt: skip
+    eval_dilate: int = param(1, "Selection growth in the held-out evaluation.", min=0, max=32)
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "refine.")
+        if self.coarse_scale_min > self.coarse_scale_max or self.tau_min > self.tau_max:
+            raise ConfigError("refine: each *_min must not exceed its *_max.")
+
+
+@dataclass
 class TrainConfig:
     """A training run: the network, the data, the losses, the optimiser and the bookkeeping."""
 
-    task: str = param("matte", "Which network: matte (PRN) or colour (foreground).", choices=TASKS)
+    task: str = param(
+        "matte",
+        "Which network: matte (PRN), colour (foreground) or refine (sparse refiner on a "
+        "frozen matte).",
+        choices=TASKS,
+    )
     arch: str = param(
         "small", "Matting network preset (task=matte).", choices=("small", "mgm", "tiny")
     )
@@ -247,6 +296,7 @@ class TrainConfig:
     loss: LossConfig = _section(LossConfig)
     optim: OptimConfig = _section(OptimConfig)
     selftrain: SelfTrainConfig = _section(SelfTrainConfig)
+    refine: RefineTrainConfig = _section(RefineTrainConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self, "")

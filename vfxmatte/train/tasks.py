@@ -5,6 +5,8 @@
   ellipse sizes (and GT-derived self-guidance for the first
   ``guidance.curriculum_steps``), the PRN objective with level weights (Eq. 5),
   the confidence loss and iterative-decoding training (Mask2Alpha Algorithm 1).
+* :class:`~vfxmatte.train.refine_task.RefineTask` trains the sparse refiner
+  (``task: refine``) on the output of a frozen matting network.
 * :class:`ColourTask` trains :class:`~vfxmatte.decontaminate.colour_net.ColourNet`
   on random alpha blending (MGMatting §3.2) with L1 over the whole image plus L1
   inside the soft band, where the colour matters.
@@ -37,7 +39,15 @@ from vfxmatte.train.sources import (
     SyntheticForegrounds,
 )
 
-__all__ = ["TINY_ARCH", "ColourTask", "MatteTask", "Task", "build_task", "decode_mix"]
+__all__ = [
+    "TINY_ARCH",
+    "ColourTask",
+    "MatteTask",
+    "Task",
+    "build_task",
+    "decode_mix",
+    "matting_batch",
+]
 
 #: A very small PRN for tests and smoke runs (``arch: tiny``).
 TINY_ARCH = ArchConfig(
@@ -76,6 +86,19 @@ def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
     """``H x W`` or ``H x W x C`` arrays -> ``N x C x H x W`` float32 tensor."""
     batch = np.stack([a if a.ndim == 3 else a[..., None] for a in arrays])
     return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2), np.float32))
+
+
+def matting_batch(maker: SampleMaker, rng: np.random.Generator, size: int) -> dict[str, Any]:
+    """``size`` composited matting samples as tensors (image, alpha, fg, bg, guidance)."""
+    samples = [maker.matting(rng) for _ in range(size)]
+    return {
+        "image": _stack([s.image for s in samples]),
+        "alpha": _stack([s.alpha for s in samples]),
+        "fg": _stack([s.fg for s in samples]),
+        "bg": _stack([s.bg for s in samples]),
+        "guidance": _stack([s.guidance for s in samples]),
+        "comp_valid": torch.tensor([s.comp_valid for s in samples]),
+    }
 
 
 def decode_mix(
@@ -138,6 +161,12 @@ class Task:
     def batch(self, step: int) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def predict(self, image: np.ndarray, guidance: np.ndarray) -> np.ndarray:
+        """Alpha of one display-referred held-out frame (matting tasks; eval mode)."""
+        from vfxmatte.train.evaluation import predict_alpha
+
+        return predict_alpha(self.model, image, guidance)
+
     def losses(
         self, batch: dict[str, torch.Tensor], step: int
     ) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
@@ -191,16 +220,7 @@ class MatteTask(Task):
             self.teacher.load_state_dict(own)
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
-        rng = self.rng(step, _BATCH)
-        samples = [self.maker.matting(rng) for _ in range(self.config.data.batch_size)]
-        batch = {
-            "image": _stack([s.image for s in samples]),
-            "alpha": _stack([s.alpha for s in samples]),
-            "fg": _stack([s.fg for s in samples]),
-            "bg": _stack([s.bg for s in samples]),
-            "guidance": _stack([s.guidance for s in samples]),
-            "comp_valid": torch.tensor([s.comp_valid for s in samples]),
-        }
+        batch = matting_batch(self.maker, self.rng(step, _BATCH), self.config.data.batch_size)
         if self.weak is not None:
             batch.update(self.weak_batch(step))
         return batch
@@ -320,4 +340,8 @@ def build_task(config: TrainConfig) -> Task:
         return MatteTask(config)
     if config.task == "colour":
         return ColourTask(config)
+    if config.task == "refine":
+        from vfxmatte.train.refine_task import RefineTask
+
+        return RefineTask(config)
     raise ConfigError(f"Unknown task {config.task!r}; choose matte or colour.")

@@ -37,7 +37,6 @@ from vfxmatte.train.evaluation import (
     evaluate_colour,
     evaluate_matte,
     held_out_frames,
-    predict_alpha,
     write_preview,
 )
 from vfxmatte.train.tasks import Task, build_task
@@ -297,8 +296,8 @@ class Trainer:
         self.model.eval()
         frames = self.held_out()
         previews = self.out / "previews"
-        if self.task.kind == "matte":
-            acc, preds = evaluate_matte(lambda i, g: predict_alpha(self.model, i, g), frames)
+        if self.task.kind in ("matte", "refine"):
+            acc, preds = evaluate_matte(self.task.predict, frames)
             metrics = {k: v for k, v in acc.mean().items() if k in EVAL_METRICS and v is not None}
             for i, (frame, pred) in enumerate(
                 zip(frames[: self.config.previews], preds, strict=False)
@@ -320,7 +319,7 @@ class Trainer:
         return metrics
 
     def export(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write the inference weights (``.safetensors``, kind ``matte`` or ``colour``)."""
+        """Write the inference weights (``.safetensors``; kind matte, colour or refine)."""
         target = Path(path) if path else self.out / f"{self.config.name}.safetensors"
         meta = {
             "train.step": self.step,
