@@ -12,8 +12,12 @@ measures, on the same frames:
   estimate and the trained colour network (foreground MSE in the soft band,
   scene-linear, clipped to [0, 1] for comparability).
 
+``--refine R.safetensors`` adds each network row again with sparse refinement
+at the frame's resolution; ``--working-size`` makes the network matte at a lower
+resolution than the frames (the high-resolution case the refiner is for).
+
 It prints a Markdown table, writes it as JSON, and writes PNG previews
-(plate | guidance | classical | network | GT).
+(plate | guidance | classical | network [| network + sparse] | GT).
 
 ``--dataset DIR`` evaluates on a folder instead (composites, GT alpha and
 optional coarse masks or trimaps; see
@@ -40,7 +44,13 @@ from vfxmatte.train.evaluation import (
     write_preview,
 )
 
-__all__ = ["colour_comparison", "main", "matte_comparison", "markdown_table"]
+__all__ = [
+    "colour_comparison",
+    "main",
+    "markdown_table",
+    "matte_comparison",
+    "write_previews",
+]
 
 METRICS = ("SAD", "MSE", "Grad", "Conn")
 
@@ -57,23 +67,54 @@ def _timed(
 
 
 def matte_comparison(
-    weights: str, frames: list[HeldOutFrame], iterations: Sequence[int] = (1, 3)
+    weights: str,
+    frames: list[HeldOutFrame],
+    iterations: Sequence[int] = (1, 3),
+    refine: str | None = None,
+    working_size: int = 1024,
+    tau: float = 0.1,
+    dilate: int = 0,
+    baselines: bool = True,
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
-    """Alpha metrics of the guidance, the classical default and the network on ``frames``."""
+    """Alpha metrics of the guidance, the classical default and the network on ``frames``.
+
+    The network runs through the engine's backend at ``working_size`` (frames larger
+    than it are matted scaled down and the alpha scaled back up); with ``refine``
+    (a checkpoint of kind ``refine``) each network row is repeated with sparse
+    refinement at the frame's resolution (``tau``, ``dilate`` as
+    ``refine.sparse.tau``/``refine.sparse.dilate``). ``baselines=False`` leaves out
+    the guidance and classical rows.
+    """
     from vfxmatte.matte.classical import matte_classical
     from vfxmatte.matte.network.backend import NetworkMatte
     from vfxmatte.matte.network.options import NetworkMatteConfig
 
     rows: dict[str, dict[str, float]] = {}
     preds: dict[str, list[np.ndarray]] = {}
-    rows["guidance mask"], preds["guidance"] = _timed(lambda i, g: g, frames)
-    rows["classical (default)"], preds["classical"] = _timed(
-        lambda i, g: matte_classical(i, g)[0], frames
-    )
+    if baselines:
+        rows["guidance mask"], preds["guidance"] = _timed(lambda i, g: g, frames)
+        rows["classical (default)"], preds["classical"] = _timed(
+            lambda i, g: matte_classical(i, g)[0], frames
+        )
+    refiner = None
+    if refine:
+        from vfxmatte.refine.options import SparseRefineConfig
+        from vfxmatte.refine.sparse import SparseRefiner
+
+        refiner = SparseRefiner(
+            SparseRefineConfig(weights=refine, tau=tau, dilate=dilate, device="cpu")
+        )
     for t in iterations:
-        backend = NetworkMatte(NetworkMatteConfig(weights=weights, device="cpu", iterations=t))
+        config = NetworkMatteConfig(
+            weights=weights, device="cpu", iterations=t, working_size=working_size
+        )
+        backend = NetworkMatte(config)
         label = "network, 1 pass" if t <= 1 else f"network, T={t} decoding"
         rows[label], preds[f"network_T{t}"] = _timed(lambda i, g, b=backend: b(i, g)[0], frames)
+        if refiner is not None:
+            rows[f"{label} + sparse refinement"], preds[f"network_T{t}_sparse"] = _timed(
+                lambda i, g, b=backend: refiner(i, *b(i, g)), frames
+            )
     return rows, preds
 
 
@@ -114,18 +155,17 @@ def markdown_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _previews(
+def write_previews(
     out: Path, frames: list[HeldOutFrame], preds: dict[str, list[np.ndarray]], n: int
 ) -> None:
-    network = max(k for k in preds if k.startswith("network"))
+    """PNG strips ``heldout_<i>.png``: plate | guidance | classical | network [| + sparse] | GT.
+
+    The network panels are those of the first decoding setting in ``preds``.
+    """
+    first = next((k for k in preds if k.startswith("network")), None)
+    shown = [k for k in ("classical", first, f"{first}_sparse") if k in preds]
     for i, frame in enumerate(frames[:n]):
-        panels = [
-            frame.image,
-            frame.guidance,
-            preds["classical"][i],
-            preds[network][i],
-            frame.alpha,
-        ]
+        panels = [frame.image, frame.guidance, *(preds[k][i] for k in shown), frame.alpha]
         write_preview(out / f"heldout_{i}.png", panels)
 
 
@@ -133,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--matte", required=True, help="matte weights (.safetensors)")
     parser.add_argument("--colour", help="colour weights (.safetensors)")
+    parser.add_argument("--refine", help="sparse refiner weights (.safetensors, kind refine)")
+    parser.add_argument(
+        "--working-size", type=int, default=1024, help="long side the network mattes at"
+    )
+    parser.add_argument("--tau", type=float, default=0.1, help="refine.sparse.tau")
+    parser.add_argument("--dilate", type=int, default=0, help="refine.sparse.dilate")
     parser.add_argument("--dataset", help="evaluate on this folder instead of generated shots")
     parser.add_argument("--frames", type=int, default=24, help="held-out frames (0: all)")
     parser.add_argument(
@@ -149,15 +195,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         colour: dict[str, float] = {}
     else:
         frames = held_out_frames(args.frames, args.size, offset=args.offset)
-    rows, preds = matte_comparison(args.matte, frames)
+    rows, preds = matte_comparison(
+        args.matte,
+        frames,
+        refine=args.refine,
+        working_size=args.working_size,
+        tau=args.tau,
+        dilate=args.dilate,
+    )
     if not args.dataset:
         colour = colour_comparison(args.colour, frames)
-    _previews(out, frames, preds, args.previews)
+    write_previews(out, frames, preds, args.previews)
     report: dict[str, Any] = {
         "dataset": args.dataset or "generated",
         "frames": len(frames),
         "size": args.size,
         "offset": args.offset,
+        "working_size": args.working_size,
+        "refine": {"weights": args.refine, "tau": args.tau, "dilate": args.dilate}
+        if args.refine
+        else None,
         "alpha": rows,
         "colour_band_fg_mse": colour,
     }
