@@ -98,12 +98,14 @@ def test_coarse_pass_at_full_scale_is_the_plain_forward(coarse_weights) -> None:
     img = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
     gui = torch.from_numpy(guidance)[None, None]
     with torch.no_grad():
-        alpha, error = coarse_pass(model, img, gui, 1.0)
-        half, half_error = coarse_pass(model, img, gui, 0.5)
+        alpha, error, features = coarse_pass(model, img, gui, 1.0)
+        half, half_error, half_features = coarse_pass(model, img, gui, 0.5)
     np.testing.assert_allclose(
         alpha[0, 0].numpy(), predict_alpha(model, image, guidance), atol=1e-6
     )
     assert half.shape == (1, 1, 20, 28) and half_error.shape == (1, 1, 20, 28)
+    assert features.shape == (1, TINY_ARCH.skip_planes[0], 40, 56)
+    assert half_features.shape[-2:] == (20, 28)
     assert 0.0 <= float(error.min()) and float(error.max()) <= 1.0
 
 
@@ -148,8 +150,12 @@ def test_refine_run_exports_weights_the_engine_refiner_loads(tmp_path, coarse_we
     rng = np.random.default_rng(2)
     image = rng.random((30, 44, 3)).astype(np.float32)
     alpha = rng.random((15, 22)).astype(np.float32)
-    refined = refiner(image, alpha, np.full((15, 22), 0.5, np.float32))
+    assert refiner.feature_channels == TINY_ARCH.skip_planes[0]
+    features = torch.rand(1, refiner.feature_channels, 15, 22)
+    refined = refiner(image, alpha, np.full((15, 22), 0.5, np.float32), features=features)
     assert refined.shape == (30, 44) and np.isfinite(refined).all()
+    plain = build_task(_config(tmp_path, coarse_weights, "refine.features=false"))
+    assert plain.model.arch.feature_channels == 0
 
 
 def test_refine_config_errors(tmp_path) -> None:
@@ -160,3 +166,61 @@ def test_refine_config_errors(tmp_path) -> None:
     config = load_train_config(None, ["task=refine", f"refine.coarse_weights={tmp_path}/no.st"])
     with pytest.raises(Exception, match="no.st"):
         build_task(config)
+
+
+def test_training_forward_equals_the_engine_refiner(tmp_path, coarse_weights) -> None:
+    """Selection, inputs (features included) and sparse forward match SparseRefiner's."""
+    from vfxmatte.refine.options import SparseRefineConfig
+    from vfxmatte.refine.sparse import SparseRefiner
+    from vfxmatte.train.refine_task import upsample
+
+    config = _config(
+        tmp_path, coarse_weights, "refine.tau_min=0.3", "refine.tau_max=0.3",
+        "refine.dilate_max=0", "refine.coarse_scale_min=0.5", "refine.coarse_scale_max=0.5",
+        "data.batch_size=2",
+    )  # fmt: skip
+    task = build_task(config)
+    assert task.model.arch.feature_channels == TINY_ARCH.skip_planes[0]
+    with torch.no_grad():
+        for layer in task.model.layers:  # a refiner that visibly changes alpha
+            layer.weight.mul_(5.0)
+    batch = task.batch(0)
+    refiner = SparseRefiner(SparseRefineConfig(tau=0.3, device="cpu"), network=task.model)
+    with torch.no_grad():
+        alpha, error, features = coarse_pass(task.coarse, batch["image"], batch["guidance"], 0.5)
+        h, w = batch["image"].shape[-2:]
+        select = select_active(upsample(error, h, w), 0.3, 0)
+        full = upsample(alpha, h, w)
+        for i in range(2):
+            image = batch["image"][i].permute(1, 2, 0).numpy()
+            conf = 1.0 - error[i, 0].numpy()
+            out = refiner(image, alpha[i, 0].numpy(), conf, features=features[i : i + 1])
+            assert refiner.last_stats.selected == int(select[i].sum()) > 0
+            changed = np.abs(out - full[i, 0].numpy()) > 1e-6
+            assert changed.any() and not changed[~select[i, 0].numpy()].any()
+            # the training path's refined rows for sample i
+            task.model.eval()
+            terms_alpha = _training_alpha(task, batch, i)
+            np.testing.assert_allclose(out, terms_alpha, atol=2e-5)
+
+
+def _training_alpha(task, batch, index):
+    """Full alpha of sample ``index`` as RefineTask.losses refines it (rows written back)."""
+    from vfxmatte.refine.sparse_net import sparse_inputs
+    from vfxmatte.train.refine_task import upsample
+
+    image = batch["image"][index : index + 1]
+    h, w = image.shape[-2:]
+    alpha, error, features = coarse_pass(task.coarse, image, batch["guidance"][index : index + 1],
+                                         0.5)  # fmt: skip
+    alpha, error = upsample(alpha, h, w), upsample(error, h, w)
+    select = select_active(error, 0.3, 0)
+    active = ActiveSet.from_mask(stack_tall(select)[0])
+    tall = stack_tall(alpha)[0]
+    inputs = sparse_inputs(stack_tall(image).permute(1, 2, 0), tall, stack_tall(error)[0], active)
+    up = stack_tall(upsample(features, h, w)).permute(1, 2, 0)
+    inputs = torch.cat([inputs, active.gather(up)], dim=1)
+    rows = task.model(inputs, active, impl="torch")
+    tall = tall.clone()
+    tall[active.coords[:, 0], active.coords[:, 1]] = rows
+    return unstack_tall(tall[None], 1)[0, 0].numpy()

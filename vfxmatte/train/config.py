@@ -255,6 +255,11 @@ class RefineTrainConfig:
                             max=1.0)  # fmt: skip
     eval_dilate: int = param(1, "Selection growth in the held-out evaluation.", min=0, max=32)
 
+    features: bool = param(
+        True,
+        "Feed the coarse network's stride-1 decoder features to the refiner (it then needs "
+        "matte.backend=network at inference).",
+    )
     def __post_init__(self) -> None:
         validate_fields(self, "refine.")
         if self.coarse_scale_min > self.coarse_scale_max or self.tau_min > self.tau_max:

@@ -11,7 +11,9 @@ exactly where inference would use it:
 2. the active set is the pixels whose predicted error exceeds ``tau ~
    U(tau_min, tau_max)``, grown by ``0..dilate_max`` pixels, as
    ``refine.sparse.tau``/``refine.sparse.dilate`` select them at inference;
-3. the refiner runs on that set with the same sparse convolution as inference
+3. the refiner runs on that set with the same sparse convolution as inference,
+   reading RGB, the coarse alpha and error and (``refine.features``) the coarse
+   network's stride-1 decoder features upsampled bilinearly
    (the batch is stacked into one tall grid with an empty row between samples, so
    no 3x3 neighbourhood crosses from one sample into the next);
 4. the loss is L1 and the composition loss on the active pixels plus the
@@ -44,8 +46,9 @@ __all__ = ["RefineTask", "coarse_pass", "select_active", "stack_tall", "unstack_
 
 def coarse_pass(
     model: nn.Module, image: torch.Tensor, guidance: torch.Tensor, scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Alpha and predicted error of ``model`` at ``scale`` x the input size (``N x 1 x h x w``).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Alpha, predicted error (``N x 1 x h x w``) and stride-1 decoder features
+    (``N x F x h x w``) of ``model`` at ``scale`` x the input size.
 
     ``image`` ``N x 3 x H x W`` display-referred, ``guidance`` ``N x 1 x H x W``;
     ``scale < 1`` area-downsamples both first (the network backend's working size).
@@ -61,7 +64,8 @@ def coarse_pass(
     out = model(img, gui)
     alpha = out["alpha"][:, :, top : top + h, left : left + w]
     error = out["error"][:, :, top : top + h, left : left + w]
-    return alpha.clamp(0.0, 1.0), error.clamp(0.0, 1.0)
+    features = out["features"][:, :, top : top + h, left : left + w]
+    return alpha.clamp(0.0, 1.0), error.clamp(0.0, 1.0), features
 
 
 def upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -99,7 +103,6 @@ class RefineTask(Task):
     kind = "refine"
 
     def __init__(self, config: Any) -> None:
-        super().__init__(config)
         from vfxmatte.matte.network.backend import load_matting_network
         from vfxmatte.weights import SHIPPED, shipped_weights
 
@@ -114,11 +117,14 @@ class RefineTask(Task):
         self.coarse_weights = str(weights)
         self.coarse, _ = load_matting_network(weights, "cpu")
         self.coarse.requires_grad_(False).eval()
-        self._refiner: Any = None
+        super().__init__(config)
 
     def build_model(self) -> nn.Module:
         r = self.config.refine
-        return SparseRefineNet(SparseRefineArch(width=r.width, blocks=r.blocks))
+        features = self.coarse.arch.skip_planes[0] if r.features else 0
+        return SparseRefineNet(
+            SparseRefineArch(width=r.width, blocks=r.blocks, feature_channels=features)
+        )
 
     def setup(self, device: torch.device) -> None:
         super().setup(device)
@@ -139,7 +145,7 @@ class RefineTask(Task):
         image, gt = batch["image"], batch["alpha"]
         n, _, height, width = image.shape
         with torch.no_grad():
-            alpha, error = coarse_pass(self.coarse, image, batch["guidance"], scale)
+            alpha, error, features = coarse_pass(self.coarse, image, batch["guidance"], scale)
             alpha, error = upsample(alpha, height, width), upsample(error, height, width)
             select = select_active(error, tau, dilate)
         active = ActiveSet.from_mask(stack_tall(select)[0])
@@ -151,6 +157,9 @@ class RefineTask(Task):
         inputs = sparse_inputs(
             stack_tall(image).permute(1, 2, 0), coarse_tall, stack_tall(error)[0], active
         )
+        if self.model.arch.feature_channels:  # bilinear, as sample_features reads them
+            up = stack_tall(upsample(features, height, width)).permute(1, 2, 0)
+            inputs = torch.cat([inputs, active.gather(up)], dim=1)
         pred = self.model(inputs, active, impl="torch")
         gt_rows = active.gather(gt_tall)
         coarse_rows = inputs[:, 3]
@@ -193,10 +202,13 @@ class RefineTask(Task):
         img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))[None]
         gui = torch.from_numpy(np.ascontiguousarray(guidance, np.float32))[None, None]
         with torch.no_grad():
-            alpha, error = coarse_pass(self.coarse, img.to(device), gui.to(device), r.eval_scale)
+            alpha, error, features = coarse_pass(
+                self.coarse, img.to(device), gui.to(device), r.eval_scale
+            )
         refiner = SparseRefiner(
             SparseRefineConfig(tau=r.eval_tau, dilate=r.eval_dilate, device=str(device)),
             network=self.model,  # type: ignore[arg-type]
         )
         conf = 1.0 - error[0, 0].cpu().numpy()
-        return refiner(image, alpha[0, 0].cpu().numpy(), conf)
+        feats = features if self.model.arch.feature_channels else None
+        return refiner(image, alpha[0, 0].cpu().numpy(), conf, features=feats)
