@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,8 @@ from vfxmatte.train.losses import (
     laplacian_pyramid,
     linear_to_srgb,
     prn_loss,
+    trimap_loss,
+    trimap_target,
 )
 
 
@@ -147,3 +151,32 @@ def test_prn_loss_skips_composition_of_degraded_samples() -> None:
     assert terms["composition"].item() == pytest.approx(0.0)
     terms = prn_loss(levels, gt, fg=fg, bg=bg, image=image, laplacian=0.0)
     assert terms["composition"].item() == pytest.approx(0.25)
+
+
+def test_trimap_target_classes() -> None:
+    alpha = t([[0.0, 0.002, 0.5, 0.999, 1.0]])
+    assert trimap_target(alpha).tolist() == [[[0, 0, 1, 2, 2]]]
+
+
+def test_trimap_loss_harmonises_by_gradient_density() -> None:
+    # Four pixels, GT classes bg, unknown, fg, bg.
+    alpha = t([[0.0, 0.5, 1.0, 0.0]])
+    logits = torch.tensor([[2.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0]])[
+        None, :, None, :
+    ].requires_grad_(True)  # N x 3 x 1 x 4
+    ce_bg = math.log(1 + 2 * math.exp(-2))  # g = 0.21: bin 2 (twice)
+    ce_unknown = math.log(3)  # g = 0.67: bin 6
+    ce_fg = math.log(1 + 2 * math.exp(-5))  # g = 0.013: bin 0
+    loss = trimap_loss(logits, alpha, bins=10)
+    # Mean over the three non-empty bins of each bin's mean cross-entropy...
+    assert loss.item() == pytest.approx((ce_bg + ce_unknown + ce_fg) / 3, rel=1e-5)
+    # ...not the plain mean, which counts the easy background twice.
+    assert loss.item() != pytest.approx((2 * ce_bg + ce_unknown + ce_fg) / 4, rel=1e-3)
+    # One bin: the plain mean cross-entropy.
+    assert trimap_loss(logits, alpha, bins=1).item() == pytest.approx(
+        (2 * ce_bg + ce_unknown + ce_fg) / 4, rel=1e-5
+    )
+    loss.backward()  # the weights are constants: each pixel's gradient is w_i * dCE_i
+    p = torch.softmax(logits.detach(), dim=1)[0, :, 0, 1]
+    expected = (p - torch.tensor([0.0, 1.0, 0.0])) * (4 / (1 * 3)) / 4  # unknown pixel, w = 4/3
+    assert torch.allclose(logits.grad[0, :, 0, 1], expected, atol=1e-6)

@@ -155,3 +155,25 @@ def test_resume_refuses_another_architecture(tmp_path) -> None:
     other = Trainer(_config(tmp_path, "steps=1", "seed=5"))
     with pytest.raises(ConfigError, match="seed"):
         other.load()
+
+
+def test_trimap_loss_trains_a_trimap_head_the_backend_loads(tmp_path) -> None:
+    from vfxmatte.matte.network.backend import NetworkMatte
+    from vfxmatte.matte.network.options import NetworkMatteConfig
+
+    trainer = Trainer(_config(tmp_path, "steps=2", "loss.trimap=0.5"))
+    assert trainer.model.arch.trimap_head and trainer.model.decoder.trimap is not None
+    head = {k: v.clone() for k, v in trainer.model.state_dict().items() if "trimap" in k}
+    terms = trainer.train_step()
+    assert np.isfinite(terms["trimap"]) and terms["trimap"] > 0
+    after = trainer.model.state_dict()
+    assert any(not torch.equal(head[k], after[k]) for k in head)  # the head learns
+    backend = NetworkMatte(NetworkMatteConfig(weights=str(trainer.export()), device="cpu"))
+    assert backend.model.arch.trimap_head
+    image = np.random.default_rng(0).random((40, 64, 3)).astype(np.float32)
+    mask = np.zeros((40, 64), np.float32)
+    mask[8:30, 16:48] = 1
+    alpha, _ = backend(image, mask)
+    assert alpha.shape == (40, 64)
+    # Without the loss there is no head.
+    assert not Trainer(_config(tmp_path, "steps=1", name="plain")).model.arch.trimap_head

@@ -172,6 +172,15 @@ class LossConfig:
         max=1.0,
     )
     colour_l1: float = param(1.0, "Colour network: weight of L1(F) over the image.", min=0.0)
+    trimap: float = param(
+        0.0,
+        "Weight of the trimap loss (SEMat §4.2): a three-class trimap head on the matting "
+        "network trained with gradient-harmonised cross-entropy (0: no head).",
+        min=0.0,
+    )
+    trimap_bins: int = param(
+        10, "Gradient-density bins of the trimap loss's harmonising weights.", min=1, max=1000
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self, "loss.")
@@ -246,6 +255,11 @@ class RefineTrainConfig:
     dilate_max: int = param(
         2, "Grow the selection by 0..dilate_max pixels (random per batch).", min=0, max=32
     )
+    features: bool = param(
+        True,
+        "Feed the coarse network's stride-1 decoder features to the refiner (it then needs "
+        "matte.backend=network at inference).",
+    )
     width: int = param(32, "Channels of the refiner's hidden layers.", min=1, max=512)
     blocks: int = param(3, "Residual blocks of the refiner.", min=0, max=64)
     eval_scale: float = param(
@@ -255,11 +269,6 @@ class RefineTrainConfig:
                             max=1.0)  # fmt: skip
     eval_dilate: int = param(1, "Selection growth in the held-out evaluation.", min=0, max=32)
 
-    features: bool = param(
-        True,
-        "Feed the coarse network's stride-1 decoder features to the refiner (it then needs "
-        "matte.backend=network at inference).",
-    )
     def __post_init__(self) -> None:
         validate_fields(self, "refine.")
         if self.coarse_scale_min > self.coarse_scale_max or self.tau_min > self.tau_max:

@@ -11,6 +11,8 @@ sum (times channels), so a loss does not shrink with the size of the region.
 * :func:`gradient_loss`: L1 between finite-difference gradients,
 * :func:`confidence_loss`: ``|c - |a_pred - a_gt||`` with the target detached
   (Mask2Alpha §3.2),
+* :func:`trimap_loss`: cross-entropy of a three-class trimap head with the
+  gradient harmonizing mechanism (SEMat §4.2, GHM-C of Li et al. 2019),
 * :func:`prn_loss`: the sum over levels OS8/OS4/OS1 with level weights (1:2:3 by
   default) and each level's self-guidance mask.
 """
@@ -34,6 +36,8 @@ __all__ = [
     "laplacian_pyramid",
     "linear_to_srgb",
     "prn_loss",
+    "trimap_loss",
+    "trimap_target",
 ]
 
 _EPS = 1e-6
@@ -150,6 +154,47 @@ def confidence_loss(
     """``mean |c - |alpha - gt||``: the error head learns the network's own error (detached)."""
     target = (alpha.detach() - gt).abs()
     return _weighted_mean((error - target).abs(), weight)
+
+
+def trimap_target(alpha: torch.Tensor, tolerance: float = 1.0 / 255.0) -> torch.Tensor:
+    """``N x H x W`` int64 classes of ``N x 1 x H x W`` alpha: 0 background, 1 unknown, 2 fg.
+
+    Background is ``alpha <= tolerance``, foreground ``alpha >= 1 - tolerance``.
+    """
+    a = alpha[:, 0]
+    target = torch.ones_like(a, dtype=torch.long)
+    target[a <= tolerance] = 0
+    target[a >= 1.0 - tolerance] = 2
+    return target
+
+
+def trimap_loss(
+    logits: torch.Tensor, alpha: torch.Tensor, bins: int = 10, tolerance: float = 1.0 / 255.0
+) -> torch.Tensor:
+    """Gradient-harmonised cross-entropy of trimap logits (SEMat §4.2, GHM-C).
+
+    Every pixel's gradient norm ``g = 1 - p_true`` (softmax probability of its GT
+    class, detached) falls in one of ``bins`` equal bins of [0, 1]; pixel ``i`` is
+    weighted ``N / (count(bin_i) * n)`` with ``n`` the number of non-empty bins, so
+    the loss is the mean over the non-empty bins of the bins' mean cross-entropy:
+    the many easy pixels (flat background and foreground) no longer drown the few
+    hard ones at the edge, and outliers (g near 1) do not dominate either.
+
+    Args:
+        logits: ``N x 3 x H x W`` (background, unknown, foreground).
+        alpha: ``N x 1 x H x W`` GT alpha (:func:`trimap_target` makes the classes).
+        bins: number of gradient-density bins.
+    """
+    target = trimap_target(alpha, tolerance)
+    ce = F.cross_entropy(logits.float(), target, reduction="none").flatten()
+    with torch.no_grad():
+        p_true = torch.softmax(logits.float(), dim=1).gather(1, target[:, None]).flatten()
+        g = 1.0 - p_true
+        index = torch.clamp((g * bins).long(), 0, bins - 1)
+        counts = torch.bincount(index, minlength=bins).to(ce.dtype)
+        nonempty = (counts > 0).sum().to(ce.dtype)
+        weight = ce.numel() / (counts[index] * nonempty)
+    return (weight * ce).sum() / ce.numel()
 
 
 def prn_loss(

@@ -31,7 +31,7 @@ from vfxmatte.matte.network.arch import ArchConfig, PRNMattingNet, arch_config
 from vfxmatte.train.composition import SampleMaker
 from vfxmatte.train.config import TrainConfig
 from vfxmatte.train.guidance import gt_self_guidance, self_guidance
-from vfxmatte.train.losses import confidence_loss, l1_loss, prn_loss
+from vfxmatte.train.losses import confidence_loss, l1_loss, prn_loss, trimap_loss
 from vfxmatte.train.sources import (
     FolderBackgrounds,
     FolderForegrounds,
@@ -196,7 +196,10 @@ class MatteTask(Task):
             self.weak = CocoWeakMasks(st.coco_json, st.coco_images, st.min_area)
 
     def build_model(self) -> nn.Module:
-        return PRNMattingNet(matte_arch(self.config.arch))
+        arch = matte_arch(self.config.arch)
+        if self.config.loss.trimap > 0:
+            arch = dataclasses.replace(arch, trimap_head=True)
+        return PRNMattingNet(arch)
 
     def setup(self, device: torch.device) -> None:
         super().setup(device)
@@ -297,6 +300,9 @@ class MatteTask(Task):
         if cfg.confidence > 0 and "error" in out and self.model.has_confidence:
             terms["confidence"] = confidence_loss(out["error"], out["alpha"], gt)
             terms["total"] = terms["total"] + cfg.confidence * terms["confidence"]
+        if cfg.trimap > 0 and "trimap" in out:
+            terms["trimap"] = trimap_loss(out["trimap"], gt, cfg.trimap_bins)
+            terms["total"] = terms["total"] + cfg.trimap * terms["trimap"]
         if self.teacher is not None and "weak_image" in batch:
             terms["self_training"] = self.self_training_loss(batch)
             terms["total"] = terms["total"] + self.config.selftrain.weight * terms["self_training"]

@@ -59,6 +59,12 @@ class ArchConfig:
     dec_blocks: tuple[int, int, int, int] = param((1, 1, 1, 1), "Decoder blocks per stage.")
     head_mid: int = param(16, "Hidden channels of the alpha side heads.", min=1)
     confidence_head: bool = param(True, "Predict a per-pixel error (Mask2Alpha).")
+    trimap_head: bool = param(
+        False,
+        "Predict a three-class trimap (background, unknown, foreground) from the stride-1 "
+        "features, trained with the SEMat trimap loss; an auxiliary output, not used by the "
+        "matte.",
+    )
     binary_guidance: bool = param(
         False, "Binarise the guidance at 0.5 before the network (what MGMatting was trained on)."
     )
@@ -192,10 +198,10 @@ def _shortcut(cin: int, planes: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-def _head(cin: int, mid: int) -> nn.Sequential:
+def _head(cin: int, mid: int, cout: int = 1) -> nn.Sequential:
     return nn.Sequential(
         _conv3(cin, mid), nn.BatchNorm2d(mid), nn.LeakyReLU(0.2),
-        nn.Conv2d(mid, 1, 3, padding=1),
+        nn.Conv2d(mid, cout, 3, padding=1),
     )  # fmt: skip
 
 
@@ -282,6 +288,7 @@ class Decoder(nn.Module):
         self.refine_error: nn.Module | None = (
             _head(k[0] + 1, arch.head_mid) if arch.confidence_head else None
         )
+        self.trimap: nn.Module | None = _head(k[0], arch.head_mid, 3) if arch.trimap_head else None
 
     def forward(
         self, x: torch.Tensor, feats: list[torch.Tensor]
@@ -367,4 +374,7 @@ class PRNMattingNet(nn.Module):
             # disagreement where alpha is fractional stands in for the predicted error.
             spread = torch.maximum((os1 - os4).abs(), (os4 - os8).abs())
             out["error"] = torch.clamp(spread + alpha * (1.0 - alpha), 0.0, 1.0)
+        trimap = self.decoder.trimap
+        if trimap is not None:
+            out["trimap"] = trimap(features)  # logits: background, unknown, foreground
         return out
