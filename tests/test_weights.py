@@ -67,3 +67,42 @@ def test_missing_truncated_and_foreign_files(tmp_path):
     save_file({"a": torch.zeros(2)}, str(tmp_path / "bare.safetensors"))
     with pytest.raises(WeightsError, match="without vfxmatte metadata"):
         load_checkpoint(tmp_path / "bare.safetensors")
+
+
+def test_cast_halves_the_file_and_loads_into_float32(tmp_path, capsys):
+    from vfxmatte.cli import main
+
+    net = _net()
+    with torch.no_grad():
+        net[1].running_var.fill_(3.0)
+    source = tmp_path / "w.safetensors"
+    save_checkpoint(source, "refine", {"width": 8}, net.state_dict(), {"step": 5})
+    out = tmp_path / "half.safetensors"
+    assert main(["weights", "cast", str(source), str(out)]) == 0
+    assert "float16" in capsys.readouterr().out
+    ck = load_checkpoint(out, "refine")
+    assert ck.config == {"width": 8}
+    assert ck.metadata == {"step": "5", "stored_dtype": "float16"}
+    assert ck.state_dict["0.weight"].dtype == torch.float16
+    assert ck.state_dict["1.num_batches_tracked"].dtype == torch.int64  # counters kept
+    other = _net()
+    load_state_dict(other, ck.state_dict)
+    assert other[0].weight.dtype == torch.float32  # the module keeps float32
+    for key, value in net.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(other.state_dict()[key], value, rtol=1e-3, atol=1e-4), key
+    assert out.stat().st_size < 0.6 * source.stat().st_size + 2000
+    # refusals: same file, unknown dtype, a value beyond float16's range
+    assert main(["weights", "cast", str(source), str(source)]) == 2
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["weights", "cast", str(source), str(out), "--dtype", "int8"])
+    with torch.no_grad():
+        net[0].weight[0, 0, 0, 0] = 1e6
+    save_checkpoint(source, "refine", {}, net.state_dict())
+    from vfxmatte.errors import ConfigError
+    from vfxmatte.weights import cast_checkpoint
+
+    with pytest.raises(WeightsError, match="0.weight does not fit in float16"):
+        cast_checkpoint(source, tmp_path / "x.safetensors")
+    with pytest.raises(ConfigError, match="unknown dtype"):
+        cast_checkpoint(source, tmp_path / "x.safetensors", "int8")

@@ -32,6 +32,7 @@ __all__ = [
     "FORMAT",
     "SHIPPED",
     "Checkpoint",
+    "cast_checkpoint",
     "load_checkpoint",
     "load_state_dict",
     "save_checkpoint",
@@ -183,6 +184,42 @@ def shipped_weights(kind: str) -> str:
     """Path of the starter weights of ``kind``, or ``""`` when none are found.
 
     Looked for in ``$VFXMATTE_HOME/weights/`` (a copy a studio manages), then in
+#: Storage types :func:`cast_checkpoint` writes.
+CAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def cast_checkpoint(
+    source: str | os.PathLike[str], target: str | os.PathLike[str], dtype: str = "float16"
+) -> Checkpoint:
+    """Copy a checkpoint with its floating-point tensors stored as ``dtype``.
+
+    Integer tensors (batch-norm counters) are kept. The networks load such a file
+    into their float32 parameters as usual (``load_state_dict`` casts), so only
+    the file shrinks; ``vfxmatte.stored_dtype`` in the header records the cast.
+
+    Raises:
+        ConfigError: unknown ``dtype``.
+        WeightsError: unreadable source, or a value that does not fit ``dtype``.
+    """
+    from vfxmatte.errors import ConfigError
+
+    if dtype not in CAST_DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(CAST_DTYPES)}")
+    checkpoint = load_checkpoint(source)
+    to = CAST_DTYPES[dtype]
+    tensors = {}
+    for key, value in checkpoint.state_dict.items():
+        if value.is_floating_point():
+            cast = value.to(to)
+            if not torch.isfinite(cast).all():
+                raise WeightsError(f"{os.fspath(source)}: {key} does not fit in {dtype}")
+            value = cast
+        tensors[key] = value
+    metadata = {**checkpoint.metadata, "stored_dtype": dtype}
+    save_checkpoint(target, checkpoint.kind, checkpoint.config, tensors, metadata)
+    return load_checkpoint(target)
+
+
     ``weights/`` beside the package (a clone or an editable install).
     """
     from vfxmatte.propagate.checkpoints import vfxmatte_home

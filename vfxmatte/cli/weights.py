@@ -26,6 +26,16 @@ def register(sub: Any) -> None:
         help="confirm you may use the MGMatting weights (non-commercial research only)",
     )  # fmt: skip
     convert.set_defaults(run=run_convert)
+    cast = actions.add_parser(
+        "cast", help="store a checkpoint's floating-point tensors in another precision"
+    )
+    cast.add_argument("source", help="vfxmatte checkpoint to read")
+    cast.add_argument("output", help="checkpoint to write (.safetensors or .pt)")
+    cast.add_argument(
+        "--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
+        help="storage type (default float16: half the file; networks still run in float32)",
+    )  # fmt: skip
+    cast.set_defaults(run=run_cast)
     parser.set_defaults(run=lambda args: parser.print_help() or 1)
 
 
@@ -54,4 +64,17 @@ def run_convert(args: argparse.Namespace) -> int:
         raise ConfigError(f"the output should be a .safetensors file, got {args.output}")
     convert_mgmatting(args.checkpoint, args.output)
     print(f"wrote {args.output} (matte network, architecture mgm, {LICENCE_NOTE})")
+    return 0
+
+
+def run_cast(args: argparse.Namespace) -> int:
+    import os
+
+    from vfxmatte.weights import cast_checkpoint
+
+    if os.path.abspath(args.source) == os.path.abspath(args.output):
+        raise ConfigError("vfxmatte weights cast: write to another file than the source.")
+    cast_checkpoint(args.source, args.output, args.dtype)
+    before, after = os.path.getsize(args.source), os.path.getsize(args.output)
+    print(f"wrote {args.output} ({args.dtype}, {after / 1e6:.1f} MB, was {before / 1e6:.1f} MB)")
     return 0
