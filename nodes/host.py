@@ -81,17 +81,30 @@ def check_interrupt() -> None:
         management.throw_exception_if_processing_interrupted()
 
 
-def engine_callbacks(total: int) -> tuple[Callable[[Any], None], Callable[[], bool]]:
+def engine_callbacks(
+    total: int, passes: int = 1
+) -> tuple[Callable[[Any], None], Callable[[], bool]]:
     """``on_progress`` and ``should_cancel`` for :func:`vfxmatte.engine.pipeline.run_pipeline`.
 
     Progress advances once per frame; the interrupt is checked before every frame
     and after each one, so a cancel stops the run within one frame. It raises
     ComfyUI's own exception (which the engine lets through), and every frame
     finished so far stays on disk for a resumed run.
+
+    ``passes=2``: the run first propagates the whole shot (SAM 2), reporting each
+    frame with status ``propagated``; the bar covers both passes, and jumps over
+    the first when its guidance was already on disk (a resumed run).
     """
-    progress = Progress(total)
+    progress = Progress(total * passes)
+    propagated = 0
 
     def on_progress(event: Any) -> None:
+        nonlocal propagated
+        if getattr(event, "status", "") == "propagated":
+            propagated += 1
+        elif passes > 1 and propagated < total:
+            progress.step(total - propagated)  # no propagation events: guidance reused
+            propagated = total
         progress.step()
         check_interrupt()
 

@@ -131,7 +131,15 @@ class MatteShot(ConfigNode):
 
     def run(self, plate: PlateRef, output: str, **values: Any) -> dict[str, Any]:
         config = self.config(plate, output, values)
-        on_progress, should_cancel = host.engine_callbacks(len(plate.frames))
+        first_pass = (
+            config.propagate.backend == "sam2"
+            and config.engine.executor == "local"
+            and not config.guidance
+            and config.engine.phase != "propagate"
+        )
+        on_progress, should_cancel = host.engine_callbacks(
+            len(plate.frames), passes=2 if first_pass else 1
+        )
         report = run_pipeline(config, on_progress=on_progress, should_cancel=should_cancel)
         summary = report.summary()
         for number, message in sorted(report.failed.items()):

@@ -33,10 +33,36 @@ def test_engine_runs_sam2_as_a_first_phase_and_resumes(small_shot, tmp_path) -> 
     config.propagate.sam2.random_weights = True
     config.propagate.sam2.image_size = 256
     config.engine.progress = False
-    report = run_pipeline(config)
+    events = []
+    report = run_pipeline(config, on_progress=events.append)
     assert report.written == [1001, 1002, 1003, 1004]
+    # The SAM 2 pass reports each propagated frame before the matting pass reports its own.
+    statuses = [(e.status, e.done, e.total) for e in events]
+    assert statuses[:4] == [("propagated", i, 4) for i in range(1, 5)]
+    assert statuses[4:] == [("written", i, 4) for i in range(1, 5)]
     guide = tmp_path / "guidance" / "m_guidance.1003.exr"
     assert probe_image(guide).channels == ("A",)
     stamp = guide.stat().st_mtime_ns
     again = run_pipeline(config)
     assert again.reused == [1001, 1002, 1003, 1004] and guide.stat().st_mtime_ns == stamp
+
+
+def test_a_cancel_during_the_sam2_pass_stops_before_matting(small_shot, tmp_path) -> None:
+    pytest.importorskip("sam2")
+    config = PipelineConfig(plate=small_shot.plate, mask=small_shot.mask,
+                            output=str(tmp_path / "m.####.exr"), frames="1001-1004")
+    config.propagate.backend = "sam2"
+    config.propagate.sam2.random_weights = True
+    config.propagate.sam2.image_size = 256
+    config.engine.progress = False
+    events = []
+    report = run_pipeline(
+        config, on_progress=events.append, should_cancel=lambda: len(events) >= 2
+    )
+    assert report.cancelled and not report.ok and report.written == []
+    assert [e.status for e in events] == ["propagated", "propagated"]
+    assert not list(tmp_path.glob("m.*.exr"))  # nothing matted
+    # A later run propagates again (the guidance is incomplete) and finishes.
+    again = run_pipeline(config)
+    assert again.written == [1001, 1002, 1003, 1004]
+    assert report.outputs == again.outputs and report.outputs

@@ -164,3 +164,22 @@ def test_is_changed_follows_the_files(nodes, comfy, shot, tmp_path) -> None:
 
     write_image(mask, np.ones((4, 4), np.float32), ["Y"], dtype="uint8")
     assert read_mask.IS_CHANGED(path=str(mask)) != missing
+
+
+def test_two_pass_progress_covers_the_sam2_pass_and_its_reuse(pack, comfy) -> None:
+    from vfxmatte.engine.report import ProgressEvent
+
+    on_progress, _ = pack.host.engine_callbacks(3, passes=2)
+    bar = comfy.bars[-1]
+    assert bar.total == 6
+    for i in (1, 2, 3):
+        on_progress(ProgressEvent(1000 + i, i, 3, "propagated"))
+    assert bar.current == 3
+    for i in (1, 2, 3):
+        on_progress(ProgressEvent(1000 + i, i, 3, "written"))
+    assert bar.current == 6 and bar.updates == [1] * 6
+    # A resumed run whose guidance is on disk reports no propagation: the bar skips it.
+    on_progress, _ = pack.host.engine_callbacks(3, passes=2)
+    bar = comfy.bars[-1]
+    on_progress(ProgressEvent(1001, 1, 3, "reused"))
+    assert bar.current == 4 and bar.updates == [3, 1]

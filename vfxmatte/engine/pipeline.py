@@ -162,6 +162,36 @@ class _Run:
             propagator.correct(self._fed_matte(result.alpha))
 
 
+def _propagation_pass(
+    config: PipelineConfig,
+    on_progress: Callable[[ProgressEvent], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> PipelineConfig | None:
+    """SAM 2's whole-shot pass before matting; the config that mattes from its files.
+
+    Each guidance frame written is reported as a :class:`ProgressEvent` with status
+    ``propagated`` (``done``/``total`` count this pass), so a host's progress moves
+    during it too. ``None`` when ``should_cancel`` stopped the pass.
+    """
+    total = len(open_shot_plate(config).frames)
+    done = 0
+    stopped = False
+
+    def on_frame(number: int) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(ProgressEvent(number, done, total, "propagated"))
+
+    def cancel() -> bool:
+        nonlocal stopped
+        stopped = stopped or bool(should_cancel is not None and should_cancel())
+        return stopped
+
+    given = propagate_first(config, on_frame=on_frame, should_cancel=cancel)
+    return None if stopped else given
+
+
 def run_pipeline(
     config: PipelineConfig,
     *,
@@ -178,7 +208,9 @@ def run_pipeline(
 
     Args:
         on_progress: called after every frame (hosts update their progress bar;
-            an exception raised here stops the run, e.g. ComfyUI's interrupt).
+            an exception raised here stops the run, e.g. ComfyUI's interrupt). A local
+            ``sam2`` run first reports each propagated frame (status ``propagated``),
+            then each matted one.
         should_cancel: polled before every frame (between chunks' results in a
             parallel run); ``True`` stops the run cleanly.
 
@@ -196,7 +228,13 @@ def run_pipeline(
         return run_chunked(config, on_progress=on_progress, should_cancel=should_cancel)
     start = time.perf_counter()
     if config.propagate.backend == "sam2":
-        config = propagate_first(config)
+        given = _propagation_pass(config, on_progress, should_cancel)
+        if given is None:
+            outputs = OutputSet(config.output, config.output_options).patterns
+            report = RunReport(cancelled=True, outputs={k: p.source for k, p in outputs.items()})
+            report.seconds = time.perf_counter() - start
+            return report
+        config = given
     run = _Run(config, on_progress, should_cancel)
     key = next(iter(run.key_masks))
     bar = progress_bar(config.engine.progress, len(run.frames))

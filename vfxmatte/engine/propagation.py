@@ -150,13 +150,21 @@ def _guidance_complete(pattern: str, frames: list[int]) -> bool:
     return set(FramePattern.parse(pattern).frames_on_disk()) >= set(frames)
 
 
-def propagate_first(config: PipelineConfig) -> PipelineConfig:
+def propagate_first(
+    config: PipelineConfig,
+    *,
+    on_frame: Callable[[int], Any] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> PipelineConfig:
     """Propagate the whole shot to guidance files first; the config that mattes from them.
 
     The local loop does this for ``sam2``, whose propagation runs over the whole
     shot at once: the returned config reads the files with ``propagate.backend=given``.
+    ``on_frame`` is called after each guidance frame is written; ``should_cancel``
+    is polled between frames (SAM 2 only) and ``True`` stops the pass.
     """
-    return given_config(config, propagate_to_files(config).pattern)
+    result = propagate_to_files(config, on_frame=on_frame, should_cancel=should_cancel)
+    return given_config(config, result.pattern)
 
 
 def given_config(config: PipelineConfig, pattern: str) -> PipelineConfig:
@@ -179,11 +187,21 @@ def keyframe_paths(config: PipelineConfig, first: int) -> dict[int, list[str]]:
 
 
 def _sam2_guidance(
-    config: PipelineConfig, pattern: str, first: int, on_frame: Callable[[int], Any] | None
+    config: PipelineConfig,
+    pattern: str,
+    first: int,
+    on_frame: Callable[[int], Any] | None,
+    should_cancel: Callable[[], bool] | None = None,
 ) -> list[int]:
     from vfxmatte.engine.guidance import write_guidance
 
-    return write_guidance(config, pattern, keyframe_paths(config, first), on_frame=on_frame)
+    return write_guidance(
+        config,
+        pattern,
+        keyframe_paths(config, first),
+        on_frame=on_frame,
+        should_cancel=should_cancel,
+    )
 
 
 def write_pass_guidance(
@@ -248,12 +266,14 @@ def propagate_to_files(
     *,
     on_frame: Callable[[int], Any] | None = None,
     on_failed: Callable[[int, str], Any] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
 ) -> PropagationResult:
     """The propagation phase: guidance files of every frame of ``config``.
 
     Guidance already complete on disk is reused (nothing is written and
     ``on_frame`` is not called) unless ``engine.overwrite`` is set, so a resumed
-    run does not propagate again. Callbacks as :func:`write_pass_guidance`.
+    run does not propagate again. Callbacks as :func:`write_pass_guidance`;
+    ``should_cancel`` stops a SAM 2 pass between frames.
     """
     check_parallel_propagation(config)
     pattern = guidance_pattern(config)
@@ -262,7 +282,8 @@ def propagate_to_files(
         log.info("The guidance %s is complete; not propagating again.", pattern)
         return PropagationResult(pattern)
     if config.propagate.backend == "sam2":
-        return PropagationResult(pattern, _sam2_guidance(config, pattern, frames[0], on_frame))
+        written = _sam2_guidance(config, pattern, frames[0], on_frame, should_cancel)
+        return PropagationResult(pattern, written)
     return write_pass_guidance(config, pattern, on_frame=on_frame, on_failed=on_failed)
 
 

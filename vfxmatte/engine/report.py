@@ -26,7 +26,11 @@ FRAME_STATUSES = ("written", "reused", "failed")
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One frame done: ``status`` is ``written``, ``reused`` or ``failed``."""
+    """One frame done: ``status`` is ``written``, ``reused`` or ``failed``.
+
+    ``propagated``: the frame's guidance was written by the propagation pass that a
+    local ``sam2`` run makes before matting (``done``/``total`` then count that pass).
+    """
 
     number: int
     done: int
