@@ -180,10 +180,6 @@ def load_checkpoint(
     return checkpoint
 
 
-def shipped_weights(kind: str) -> str:
-    """Path of the starter weights of ``kind``, or ``""`` when none are found.
-
-    Looked for in ``$VFXMATTE_HOME/weights/`` (a copy a studio manages), then in
 #: Storage types :func:`cast_checkpoint` writes.
 CAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -220,6 +216,10 @@ def cast_checkpoint(
     return load_checkpoint(target)
 
 
+def shipped_weights(kind: str) -> str:
+    """Path of the starter weights of ``kind``, or ``""`` when none are found.
+
+    Looked for in ``$VFXMATTE_HOME/weights/`` (a copy a studio manages), then in
     ``weights/`` beside the package (a clone or an editable install).
     """
     from vfxmatte.propagate.checkpoints import vfxmatte_home
