@@ -36,15 +36,17 @@ def dataset(tmp_path):
     return root
 
 
-@pytest.fixture
-def checkpoints(tmp_path):
+@pytest.fixture(params=[False, True], ids=["plain-refiner", "feature-refiner"])
+def checkpoints(tmp_path, request):
+    """A tiny matting network and a refiner, with or without its decoder features."""
     torch.manual_seed(0)
     matte = PRNMattingNet(dataclasses.replace(TINY_ARCH)).eval()
     matte_path = tmp_path / "matte.safetensors"
     save_checkpoint(
         matte_path, "matte", {"arch": dataclasses.asdict(matte.arch)}, matte.state_dict()
     )
-    refine = SparseRefineNet(SparseRefineArch(width=8, blocks=1))
+    features = matte.arch.skip_planes[0] if request.param else 0
+    refine = SparseRefineNet(SparseRefineArch(width=8, blocks=1, feature_channels=features))
     refine_path = tmp_path / "refine.safetensors"
     save_checkpoint(refine_path, "refine", dataclasses.asdict(refine.arch), refine.state_dict())
     return matte_path, refine_path

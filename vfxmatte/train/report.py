@@ -113,9 +113,16 @@ def matte_comparison(
         rows[label], preds[f"network_T{t}"] = _timed(lambda i, g, b=backend: b(i, g)[0], frames)
         if refiner is not None:
             rows[f"{label} + sparse refinement"], preds[f"network_T{t}_sparse"] = _timed(
-                lambda i, g, b=backend: refiner(i, *b(i, g)), frames
+                lambda i, g, b=backend: _refined(refiner, b, i, g), frames
             )
     return rows, preds
+
+
+def _refined(refiner: Any, backend: Any, image: np.ndarray, guidance: np.ndarray) -> np.ndarray:
+    """The engine's matte + refine step: decoder features go to a refiner that reads them."""
+    result = backend.matte(image, guidance)
+    features = result.features if refiner.feature_channels else None
+    return refiner(image, result.alpha, result.confidence, features=features)
 
 
 def colour_comparison(weights: str | None, frames: list[HeldOutFrame]) -> dict[str, float]:
