@@ -41,7 +41,11 @@ __all__ = [
 
 #: The starter weights of each network kind, trained here and kept in ``weights/``
 #: of the repository (with their config and training log).
-SHIPPED = {"matte": "matte_small.safetensors", "colour": "colour.safetensors"}
+SHIPPED = {
+    "matte": "matte_small.safetensors",
+    "colour": "colour.safetensors",
+    "refine": "refine.safetensors",
+}
 
 FORMAT = "vfxmatte-weights/1"
 _PREFIX = "vfxmatte."

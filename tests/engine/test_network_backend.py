@@ -123,6 +123,7 @@ def test_the_shipped_starter_weights_need_no_set_up(small_shot, tmp_path, monkey
     monkeypatch.setenv("VFXMATTE_HOME", str(tmp_path / "home"))  # only the repository's copy
     assert shipped_weights("matte").endswith("weights/matte_small.safetensors")
     assert shipped_weights("colour").endswith("weights/colour.safetensors")
+    assert shipped_weights("refine").endswith("weights/refine.safetensors")
     config = PipelineConfig(plate=small_shot.plate, mask=small_shot.mask, frames="1001-1002")
     config.output = str(tmp_path / "m.####.exr")
     config.engine.progress = False
@@ -135,3 +136,10 @@ def test_the_shipped_starter_weights_need_no_set_up(small_shot, tmp_path, monkey
     guidance = read_mask(small_shot.mask)
     # the trained starter network beats its own guidance mask on this shot's key frame
     assert np.abs(alpha - truth).sum() < np.abs(guidance - truth).sum()
+    # ...and the starter refiner (it reads the network's features) needs no set-up either
+    config.refine.backend = "sparse"
+    config.output = str(tmp_path / "r.####.exr")
+    assert run_pipeline(config).ok
+    refined = read_image(tmp_path / "r.1001.exr").pixels[..., 3]
+    assert not np.array_equal(refined, alpha)
+    assert np.abs(refined - truth).sum() < np.abs(guidance - truth).sum()

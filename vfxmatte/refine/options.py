@@ -16,7 +16,9 @@ class SparseRefineConfig:
     weights: str = param(
         "",
         "Checkpoint of the refinement network (kind 'refine', .safetensors or .pt); its "
-        "architecture is read from the file.",
+        "architecture is read from the file. Empty: the shipped starter weights (trained on "
+        "the starter matting network's output; they read its decoder features, so they need "
+        "matte.backend=network).",
     )
     tau: float = param(
         0.1,

@@ -82,7 +82,8 @@ class SparseRefiner:
     """Refines alpha at the uncertain pixels of every frame; built once per run.
 
     Args:
-        config: options; ``config.weights`` names the checkpoint.
+        config: options; ``config.weights`` names the checkpoint (empty: the shipped
+            starter weights, ``weights/refine.safetensors``).
         network: a ready network instead of ``config.weights`` (tests, benchmarks,
             training loops).
 
@@ -98,14 +99,18 @@ class SparseRefiner:
         self.config = config or SparseRefineConfig()
         self.device = resolve_device(self.config.device)
         if network is None:
-            if not self.config.weights:
+            from vfxmatte.weights import SHIPPED, shipped_weights
+
+            weights = self.config.weights or shipped_weights("refine")
+            if not weights:
                 raise ConfigError(
                     "The sparse refiner needs the weights of a refinement network: set "
-                    "refine.sparse.weights to a checkpoint of kind 'refine', or use "
-                    "refine.backend=none."
+                    "refine.sparse.weights to a checkpoint of kind 'refine' (the starter "
+                    f"weights {SHIPPED['refine']} were not found in $VFXMATTE_HOME/weights or "
+                    "the repository), or use refine.backend=none."
                 )
-            network = SparseRefineNet.from_checkpoint(self.config.weights)
-            log.info("Loaded the refinement network from %s.", self.config.weights)
+            network = SparseRefineNet.from_checkpoint(weights)
+            log.info("Loaded the refinement network from %s.", weights)
         if self.config.impl == "spconv":
             from vfxmatte.refine.spconv_backend import import_spconv
 
