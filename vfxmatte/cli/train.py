@@ -9,9 +9,10 @@ from typing import Any
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "train",
-        help="train the matting or foreground colour network from a YAML config",
-        description="Train the PRN matting network (task: matte) or the foreground colour "
-        "network (task: colour) on synthetic composites or matting folders. Writes "
+        help="train the matting, sparse refinement or foreground colour network from a YAML config",
+        description="Train the PRN matting network (task: matte), the sparse refiner on a "
+        "frozen matting network (task: refine) or the foreground colour network (task: "
+        "colour) on synthetic composites or matting folders. Writes "
         "checkpoint.pt (resumable), log.csv/log.jsonl, eval.jsonl, previews/ and "
         "<name>.safetensors under out_dir. See the README, section Training for every option.",
     )
