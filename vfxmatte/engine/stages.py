@@ -28,7 +28,7 @@ from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.refine import REFINE_BACKENDS
 
-__all__ = ["ColourContext", "Stages", "make_propagator", "open_shot_plate"]
+__all__ = ["ColourContext", "Stages", "make_propagator", "open_shot_plate", "refine_alpha"]
 
 LINEAR_EXTENSIONS = (".exr", ".hdr", ".pfm", ".sxr")
 WORKING_LINEAR = "lin_rec709"
@@ -100,6 +100,19 @@ def _bind(registry: Any, name: str, section: Any) -> Callable[..., Any]:
     return functools.partial(impl, config=options)
 
 
+def refine_alpha(
+    refine: Callable[..., np.ndarray],
+    display: np.ndarray,
+    alpha: np.ndarray,
+    confidence: np.ndarray,
+    features: Any = None,
+) -> np.ndarray:
+    """``refine``'s alpha; the matting network's decoder ``features`` go only to a
+    refiner that reads them (a ``feature_channels`` attribute above 0)."""
+    wanted = features if getattr(refine, "feature_channels", 0) else None
+    return refine(display, alpha, confidence, features=wanted)
+
+
 class Stages:
     """Matte -> refine -> decontaminate for one frame, built once per run.
 
@@ -117,10 +130,10 @@ class Stages:
             if config.refine.backend == "none"
             else _bind(REFINE_BACKENDS, config.refine.backend, config.refine)
         )
-        self._refine_features = int(getattr(self._refine, "feature_channels", 0))
-        if self._refine_features and not hasattr(self._matte, "matte"):
+        reads = int(getattr(self._refine, "feature_channels", 0))
+        if reads and not hasattr(self._matte, "matte"):
             raise ConfigError(
-                f"The refinement network reads {self._refine_features} decoder feature channels, "
+                f"The refinement network reads {reads} decoder feature channels, "
                 f"which matte.backend={config.matte.backend} does not produce; use "
                 "matte.backend=network or a refinement network without features."
             )
@@ -146,8 +159,7 @@ class Stages:
                 alpha, confidence = self._matte(display, guidance)
         if self._refine is not None:
             with self.timer.stage("refine"):
-                feats = features if self._refine_features else None
-                alpha = self._refine(display, alpha, confidence, features=feats)
+                alpha = refine_alpha(self._refine, display, alpha, confidence, features)
         with self.timer.stage("decontaminate"):
             linear = self.colour.linear_plate(frame.pixels[..., :3])
             fg = self._decontaminate(linear, alpha)
