@@ -55,15 +55,50 @@ __all__ = [
 METRICS = ("SAD", "MSE", "Grad", "Conn")
 
 
+def _row(acc: Any, seconds: float, frames: int) -> dict[str, float]:
+    row = {k: float(v) for k, v in acc.mean().items() if k in METRICS}
+    row["s/frame"] = seconds / max(1, frames)
+    return row
+
+
 def _timed(
     predict: Callable[[np.ndarray, np.ndarray], np.ndarray], frames: list[HeldOutFrame]
 ) -> tuple[dict[str, float], list[np.ndarray]]:
     start = time.perf_counter()
     acc, preds = evaluate_matte(predict, frames)
-    seconds = (time.perf_counter() - start) / max(1, len(frames))
-    row = {k: float(v) for k, v in acc.mean().items() if k in METRICS}
-    row["s/frame"] = seconds
-    return row, preds
+    return _row(acc, time.perf_counter() - start, len(frames)), preds
+
+
+def _network_rows(
+    backend: Any, refiner: Any, frames: list[HeldOutFrame]
+) -> tuple[tuple[dict[str, float], list[np.ndarray]], tuple[dict[str, float], list[np.ndarray]]]:
+    """The network's row and its sparse-refinement row from one matting pass per frame.
+
+    The refined row's ``s/frame`` is the whole path's: matting plus refinement.
+    """
+    from vfxmatte.engine.stages import refine_alpha
+
+    plain: list[np.ndarray] = []
+    seconds = {"matte": 0.0, "refine": 0.0}
+
+    def matte_then_refine(image: np.ndarray, guidance: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        result = backend.matte(image, guidance)
+        middle = time.perf_counter()
+        plain.append(result.alpha)
+        alpha = refine_alpha(refiner, image, result.alpha, result.confidence, result.features)
+        seconds["matte"] += middle - start
+        seconds["refine"] += time.perf_counter() - middle
+        return alpha
+
+    refined_acc, refined = evaluate_matte(matte_then_refine, frames)
+    stored = iter(plain)
+    plain_acc, plain = evaluate_matte(lambda image, guidance: next(stored), frames)
+    total = seconds["matte"] + seconds["refine"]
+    return (
+        (_row(plain_acc, seconds["matte"], len(frames)), plain),
+        (_row(refined_acc, total, len(frames)), refined),
+    )
 
 
 def matte_comparison(
@@ -110,19 +145,14 @@ def matte_comparison(
         )
         backend = NetworkMatte(config)
         label = "network, 1 pass" if t <= 1 else f"network, T={t} decoding"
-        rows[label], preds[f"network_T{t}"] = _timed(lambda i, g, b=backend: b(i, g)[0], frames)
-        if refiner is not None:
-            rows[f"{label} + sparse refinement"], preds[f"network_T{t}_sparse"] = _timed(
-                lambda i, g, b=backend: _refined(refiner, b, i, g), frames
-            )
+        if refiner is None:
+            rows[label], preds[f"network_T{t}"] = _timed(lambda i, g, b=backend: b(i, g)[0], frames)
+            continue
+        (rows[label], preds[f"network_T{t}"]), (refined_row, refined) = _network_rows(
+            backend, refiner, frames
+        )
+        rows[f"{label} + sparse refinement"], preds[f"network_T{t}_sparse"] = refined_row, refined
     return rows, preds
-
-
-def _refined(refiner: Any, backend: Any, image: np.ndarray, guidance: np.ndarray) -> np.ndarray:
-    """The engine's matte + refine step: decoder features go to a refiner that reads them."""
-    result = backend.matte(image, guidance)
-    features = result.features if refiner.feature_channels else None
-    return refiner(image, result.alpha, result.confidence, features=features)
 
 
 def colour_comparison(weights: str | None, frames: list[HeldOutFrame]) -> dict[str, float]:
