@@ -22,7 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vfxmatte.errors import InputError
+from vfxmatte.synth.photos import find_photos, load_photo, photo_crop
+
 __all__ = [
+    "ObjectLooks",
     "ObjectModel",
     "background_texture",
     "build_objects",
@@ -153,6 +157,7 @@ class ObjectModel:
     veil_colour: np.ndarray  # (3,) float32 linear
     texture: np.ndarray  # (T, T, 3) float32 straight linear colour, object centre at T/2
     extent: float  # radius of a disc holding the whole object
+    turn: float = 0.0  # steady rotation, rad per frame, on top of the spin
 
     def centre(self, t: float) -> tuple[float, float]:
         """Centre of the body at (fractional) frame index ``t``, frame px."""
@@ -162,7 +167,7 @@ class ObjectModel:
 
     def angle(self, t: float) -> float:
         """Rotation of the object at frame index ``t``, radians."""
-        return self.spin[0] * math.sin(self.spin[1] * t + self.spin[2])
+        return self.spin[0] * math.sin(self.spin[1] * t + self.spin[2]) + self.turn * t
 
     def _body_local(self, theta: np.ndarray) -> np.ndarray:
         r = np.full_like(theta, self.radius)
@@ -213,17 +218,30 @@ def _random_colour(rng: np.random.Generator, lo: float, hi: float) -> np.ndarray
 
 
 def _object_texture(
-    rng: np.random.Generator, radius: float, aspect: float, extent: float
+    rng: np.random.Generator,
+    radius: float,
+    aspect: float,
+    extent: float,
+    photo: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Straight colour of an object in its own frame: ``T x T x 3`` float32, linear."""
+    """Straight colour of an object in its own frame: ``T x T x 3`` float32, linear.
+
+    Procedural (a body colour, a hair colour, fractal shading and two speculars
+    above 1.0), or with ``photo`` (scene-linear ``H x W x 3``) a random crop of that
+    photograph, the hair ring darker or lighter than the body by a random factor.
+    """
     size = 2 * int(math.ceil(extent)) + 4
     coords = np.arange(size, dtype=np.float32) + 0.5 - size / 2
     rn = np.sqrt(coords[None, :] ** 2 + (coords[:, None] / aspect) ** 2) / radius
+    mix = np.clip((rn - 0.85) / 0.25, 0.0, 1.0)[:, :, None]
+    if photo is not None:
+        body = photo_crop(photo, size, size, rng, zoom=(1.0, 3.0))
+        hair_gain = np.float32(math.exp(rng.normal(0.0, 0.6)))
+        return np.ascontiguousarray(body * (1 - mix + hair_gain * mix), dtype=np.float32)
     body_colour = _random_colour(rng, 0.15, 0.7)
     hair_colour = _random_colour(rng, 0.05, 0.4)
     cell = max(4, int(radius / 2))
     shade = 0.45 + 0.9 * fractal_noise(rng, size, size, 1, cell=cell, octaves=3)
-    mix = np.clip((rn - 0.85) / 0.25, 0.0, 1.0)[:, :, None]
     tex = (body_colour * (1 - mix) + hair_colour * mix) * shade
     for _ in range(2):  # speculars above 1.0
         sx, sy = rng.uniform(-0.5, 0.5) * radius, rng.uniform(-0.6, 0.3) * radius * aspect
@@ -233,7 +251,14 @@ def _object_texture(
 
 
 def _one_object(
-    k: int, width: int, height: int, frames: int, count: int, seed: int, speed: float
+    k: int,
+    width: int,
+    height: int,
+    frames: int,
+    count: int,
+    seed: int,
+    speed: float,
+    looks: ObjectLooks,
 ) -> ObjectModel:
     rng = np.random.default_rng([seed, 101, k])
     unit = float(min(width, height))
@@ -268,21 +293,57 @@ def _one_object(
         strands=strands,
         has_veil=k == 0,
         veil_colour=(rng.uniform(0.5, 1.0) * np.float32([0.45, 0.6, 0.85])).astype(np.float32),
-        texture=_object_texture(rng, radius, aspect, extent),
+        texture=_object_texture(rng, radius, aspect, extent, looks.photo(rng)),
         extent=extent,
+        turn=math.radians(looks.turn),
     )
+
+
+@dataclass(frozen=True)
+class ObjectLooks:
+    """How objects look and turn beyond their shape and path.
+
+    ``textures``: ``procedural`` or ``photo`` (crops of the photographs of
+    ``photo_role``, see :mod:`vfxmatte.synth.photos`); ``turn``: steady rotation
+    in degrees per frame.
+    """
+
+    textures: str = "procedural"
+    photo_role: str = "heldout"
+    turn: float = 0.0
+
+    def photo(self, rng: np.random.Generator) -> np.ndarray | None:
+        """A photograph for one object's texture (drawn with ``rng``), or ``None``."""
+        if self.textures != "photo":
+            return None
+        photos = find_photos(self.photo_role)
+        if not photos:
+            raise InputError(
+                f"No '{self.photo_role}' photographs on this machine for photo textures; "
+                "pip install scikit-image (or set VFXMATTE_PHOTOS to a folder of EXRs)."
+            )
+        return load_photo(photos[int(rng.integers(len(photos)))], max_side=1024)
 
 
 @functools.lru_cache(maxsize=2)
 def build_objects(
-    width: int, height: int, frames: int, count: int, seed: int, speed: float
+    width: int,
+    height: int,
+    frames: int,
+    count: int,
+    seed: int,
+    speed: float,
+    looks: ObjectLooks = ObjectLooks(),
 ) -> tuple[ObjectModel, ...]:
     """The ``count`` objects of a shot, back to front. Cached; treat as read-only.
 
-    Object ``k`` depends on ``(seed, k)``, the frame size and the speed; its size
-    also on whether there are more than two objects. Object 0 carries the veil.
+    Object ``k`` depends on ``(seed, k)``, the frame size, the speed and ``looks``;
+    its size also on whether there are more than two objects. Object 0 carries the
+    veil.
     """
-    return tuple(_one_object(k, width, height, frames, count, seed, speed) for k in range(count))
+    return tuple(
+        _one_object(k, width, height, frames, count, seed, speed, looks) for k in range(count)
+    )
 
 
 def _geometry(obj: ObjectModel, t: float, hair: bool, veil: bool) -> list[np.ndarray]:

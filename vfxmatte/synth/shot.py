@@ -17,6 +17,7 @@ background`` holds to float32 rounding.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -33,7 +34,14 @@ from vfxmatte.io.atomic import atomic_path
 from vfxmatte.io.colour import linear_to_srgb
 from vfxmatte.io.image import write_image
 from vfxmatte.io.timecode import pack_timecode
-from vfxmatte.synth.render import background_texture, build_objects, object_box, render_object
+from vfxmatte.synth.photos import PHOTO_ROLES, find_photos, load_photo, photo_crop
+from vfxmatte.synth.render import (
+    ObjectLooks,
+    background_texture,
+    build_objects,
+    object_box,
+    render_object,
+)
 
 __all__ = [
     "FPS",
@@ -96,6 +104,30 @@ class ShotSpec:
         6, "Dilation in pixels of (alpha > 0.5) that makes the coarse mask.", min=0, max=256
     )
     first_frame: int = param(1001, "Frame number of the first frame.", min=0, max=10**7)
+    background: str = param(
+        "procedural",
+        "The backdrop: procedural (gradient, rectangles, noise, lamps), or photo (a real "
+        "photograph, see vfxmatte.synth.photos, panned like the procedural one).",
+        choices=("procedural", "photo"),
+    )
+    textures: str = param(
+        "procedural",
+        "Object colour: procedural, or photo (crops of real photographs of the same role as "
+        "the backdrop, so that colour alone does not separate object and background).",
+        choices=("procedural", "photo"),
+    )
+    photo: str = param(
+        "", "Photograph of the photo backdrop by name (e.g. coffee, Desk); empty: by seed."
+    )
+    photo_role: str = param(
+        "heldout",
+        "Which photographs photo backdrops and textures come from: heldout (benchmarks), "
+        "train (training data) or eyeball.",
+        choices=PHOTO_ROLES,
+    )
+    turn: float = param(
+        0.0, "Steady rotation of every object in degrees per frame.", min=-90.0, max=90.0
+    )
 
     def __post_init__(self) -> None:
         for spec in param_specs(type(self)):
@@ -177,7 +209,7 @@ def _background(spec: ShotSpec, index: int) -> np.ndarray:
     run off it turns back (ping-pong), so long shots cost no more memory.
     """
     room = min(spec.width // 2, int(np.ceil(abs(spec.pan) * (spec.frames - 1))))
-    tex = background_texture(spec.width + room + 1, spec.height, spec.seed)
+    tex = _backdrop(spec, spec.width + room + 1)
     offset = abs(spec.pan) * index % (2 * room) if room else 0.0
     offset = offset if offset <= room else 2 * room - offset
     if spec.pan < 0:
@@ -191,10 +223,40 @@ def _background(spec: ShotSpec, index: int) -> np.ndarray:
     )
 
 
+def _backdrop(spec: ShotSpec, width: int) -> np.ndarray:
+    """The static backdrop, ``spec.height x width x 3`` float32 scene-linear (read-only)."""
+    if spec.background == "procedural":
+        return background_texture(width, spec.height, spec.seed)
+    return _photo_backdrop(width, spec.height, spec.seed, spec.photo, spec.photo_role)
+
+
+@functools.lru_cache(maxsize=2)
+def _photo_backdrop(width: int, height: int, seed: int, name: str, role: str) -> np.ndarray:
+    photos = find_photos(role)
+    if name:
+        photo = load_photo(name)
+    elif photos:
+        rng = np.random.default_rng([seed, 7002])
+        photo = load_photo(photos[int(rng.integers(len(photos)))])
+    else:
+        raise InputError(
+            f"No '{role}' photographs on this machine for a photo backdrop; pip install "
+            "scikit-image (or set VFXMATTE_PHOTOS to a folder of EXRs)."
+        )
+    rng = np.random.default_rng([seed, 7003])
+    out = photo_crop(photo, height, width, rng, zoom=(1.0, 1.25), flip=True)
+    out.flags.writeable = False
+    return out
+
+
+def _looks(spec: ShotSpec) -> ObjectLooks:
+    return ObjectLooks(textures=spec.textures, photo_role=spec.photo_role, turn=spec.turn)
+
+
 def _render_objects(spec: ShotSpec, index: int) -> list[_Rendered]:
     """``(k, box, alpha, premult)`` of every object that touches the frame, back to front."""
     models = build_objects(
-        spec.width, spec.height, spec.frames, spec.objects, spec.seed, spec.speed
+        spec.width, spec.height, spec.frames, spec.objects, spec.seed, spec.speed, _looks(spec)
     )
     times = _shutter_times(spec, index)
     kw = {"hair": spec.hair, "veil": spec.translucent}
