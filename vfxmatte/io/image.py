@@ -21,6 +21,14 @@ import numpy as np
 from vfxmatte.errors import ConfigError, InputError, closest_hint
 from vfxmatte.io.atomic import atomic_path
 from vfxmatte.io.frame import Frame
+from vfxmatte.io.image_checks import (
+    carried_value,
+    check_header,
+    check_image_path,
+    clean_text,
+    oiio_error,
+    printable,
+)
 from vfxmatte.io.timecode import pack_timecode, parse_timecode
 
 __all__ = [
@@ -93,8 +101,8 @@ def resolve_channels(
     for name in names:
         if name not in available:
             raise InputError(
-                f"'{path}' has no channel '{name}'; it has: {', '.join(available)}."
-                + closest_hint(name, available)
+                f"'{path}' has no channel '{printable([name])[0]}'; it has: "
+                f"{', '.join(printable(available))}." + closest_hint(name, available)
             )
     return names
 
@@ -102,54 +110,110 @@ def resolve_channels(
 def _read_metadata(spec: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for attr in spec.extra_attribs:
-        if attr.name in CARRIED_METADATA:
-            meta[attr.name] = attr.value
+        try:
+            name = attr.name
+            value = carried_value(name, attr.value) if name in CARRIED_METADATA else None
+        except (UnicodeDecodeError, ValueError, TypeError):  # a damaged header's attribute
+            continue
+        if value is not None:
+            meta[name] = value
+        elif name in CARRIED_METADATA:
+            log.warning("Not carrying the attribute %s: its value is not a valid %s.", name, name)
     return meta
 
 
 def _open_error(path: str, detail: str) -> InputError:
-    detail = " ".join(detail.split()) or "unknown error"
-    if len(detail) > 160:
-        detail = detail[:157] + "..."
-    return InputError(
-        f"Cannot read the image '{path}' ({detail}); the file may be truncated or not an "
-        "image: re-render or re-copy it."
-    )
+    detail = clean_text(detail, path)
+    if "could not find a format reader" in detail:
+        advice = "it is not an image OpenImageIO reads: check the file and its extension"
+    elif "not supported" in detail:
+        advice = "OpenImageIO cannot read this kind of image: write it again as plain RGB(A)"
+    else:
+        advice = "the file is damaged or truncated: re-render or re-copy it"
+    return InputError(f"Cannot read the image '{path}' ({detail}); {advice}.")
 
 
 @contextlib.contextmanager
-def _opened(path: str, what: str = "") -> Iterator[Any]:
-    """An open OpenImageIO ``ImageInput`` of ``path``, closed afterwards."""
-    if not os.path.isfile(path):
-        raise InputError(f"The image '{path}'{what} does not exist.")
+def _opened(path: str, what: str = "", role: str = "image") -> Iterator[Any]:
+    """An open OpenImageIO ``ImageInput`` of ``path``, closed afterwards.
+
+    Raises:
+        InputError: missing, empty or unreadable file (see :mod:`vfxmatte.io.image_checks`).
+    """
+    check_image_path(path, role, what)
     oiio = _oiio()
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        raise _open_error(path, oiio.geterror())
+        raise _open_error(path, oiio_error(oiio.geterror))
     try:
         yield inp
     finally:
         inp.close()
 
 
-def _find_part(inp: Any, path: str, channels: str | Sequence[str] | None) -> tuple[Any, list[str]]:
-    """Seek ``inp`` to the first part that holds every requested channel."""
+def _luminance_as_rgb(
+    available: Sequence[str], wanted: str | Sequence[str] | None
+) -> list[str] | None:
+    """``Y, Y, Y(, A)`` for an RGB(A) request on a luminance-only file, else ``None``."""
+    if isinstance(wanted, str):
+        wanted = list(wanted) if wanted in ("RGB", "RGBA") else wanted.split(",")
+    names = [n.strip() for n in wanted or ()]
+    if names[:3] != ["R", "G", "B"] or "Y" not in available or set("RGB") & set(available):
+        return None
+    if len(names) > 4 or (len(names) == 4 and (names[3] != "A" or "A" not in available)):
+        return None
+    return ["Y", "Y", "Y", *names[3:]]
+
+
+def _find_part(
+    inp: Any, path: str, channels: str | Sequence[str] | None
+) -> tuple[Any, list[str], list[str]]:
+    """Seek ``inp`` to the first part that holds every requested channel.
+
+    Returns:
+        ``(spec, names read, names reported)``: the two differ only for a luminance
+        file read as RGB (``Y`` read for ``R``, ``G`` and ``B``).
+    """
     all_names: list[str] = []
     first_error: InputError | None = None
     part = 0
     while inp.seek_subimage(part, 0):
         spec = inp.spec()
+        if spec.deep:
+            check_header(spec, path, spec.nchannels, spec.nchannels)  # says: flatten it
         names = list(spec.channelnames)
         all_names.extend(n for n in names if n not in all_names)
+        grey = _luminance_as_rgb(names, channels)
+        if grey is not None:
+            log.info("'%s' has a luminance channel Y only: read as grey R, G, B.", path)
+            return spec, grey, ["R", "G", "B", *grey[3:]]
         try:
-            return spec, resolve_channels(names, channels, path=path)
+            found = resolve_channels(names, channels, path=path)
+            return spec, found, found
         except InputError as exc:
             first_error = first_error or exc
         part += 1
     if part > 1:
         # Report against the union of all parts, not just the first one.
         resolve_channels(all_names, channels, path=path)
-    raise first_error or _open_error(path, "no image data")
+    raise first_error or _open_error(path, oiio_error(inp.geterror) or "no image data")
+
+
+def _read_pixels(inp: Any, spec: Any, path: str, names: Sequence[str]) -> np.ndarray:
+    """The data window of the channels ``names`` as ``h x w x len(names)`` float32.
+
+    Only the contiguous channel range that holds ``names`` is read, and only after
+    :func:`~vfxmatte.io.image_checks.check_header` accepted the sizes.
+    """
+    all_names = list(spec.channelnames)
+    index = [all_names.index(n) for n in names]
+    begin, end = min(index), max(index) + 1
+    check_header(spec, path, end - begin, len(names))
+    data = inp.read_image(inp.current_subimage(), 0, begin, end, "float")
+    if data is None or inp.has_error:
+        raise _open_error(path, oiio_error(inp.geterror) or "no pixels could be read")
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, end - begin)
+    return data[:, :, [i - begin for i in index]]
 
 
 def read_image(
@@ -163,7 +227,8 @@ def read_image(
 
     Args:
         path: the file (any format OpenImageIO reads).
-        channels: see :func:`resolve_channels`.
+        channels: see :func:`resolve_channels`. A request for ``R,G,B`` (``RGB``,
+            ``RGBA``) on a file with a luminance channel ``Y`` only reads ``Y`` as grey.
         number: the frame number to record in the result.
         nonfinite: what to do with NaN/inf pixels: ``"error"`` (raise),
             ``"zero"`` (replace with 0 and log a warning) or ``"keep"``.
@@ -172,29 +237,30 @@ def read_image(
         Frame with ``pixels`` ``H x W x C`` float32 over the display window.
 
     Raises:
-        InputError: missing, unreadable or truncated file; unknown channel;
-            NaN/inf pixels with ``nonfinite="error"``.
+        InputError: missing, empty, unreadable, truncated, damaged or deep file, a
+            header claiming absurd sizes (:mod:`vfxmatte.io.image_checks`); unknown
+            channel; NaN/inf pixels with ``nonfinite="error"``.
     """
     path = os.fspath(path)
     if nonfinite not in ("error", "zero", "keep"):
         raise ConfigError(f"nonfinite must be error, zero or keep, got {nonfinite!r}.")
     with _opened(path, f" (frame {number})") as inp:
-        spec, names = _find_part(inp, path, channels)
-        data = inp.read_image(inp.current_subimage(), 0, 0, spec.nchannels, "float")
-        if data is None or inp.has_error:
-            raise _open_error(path, inp.geterror())
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    index = [list(spec.channelnames).index(n) for n in names]
-    data = data[:, :, index]
-    pixels = _to_display_window(data, spec)
+        spec, names, labels = _find_part(inp, path, channels)
+        data = _read_pixels(inp, spec, path, names)
+    pixels = _to_display_window(data, spec, path)
     pixels = _check_finite(pixels, path, number, nonfinite)
     meta = _read_metadata(spec)
     meta["vfxmatte:source"] = path
-    return Frame(number=number, pixels=pixels, channels=tuple(names), metadata=meta, path=path)
+    return Frame(number=number, pixels=pixels, channels=tuple(labels), metadata=meta, path=path)
 
 
-def _to_display_window(data: np.ndarray, spec: Any) -> np.ndarray:
-    """Place the data window ``data`` into the display window, zero outside."""
+def _to_display_window(data: np.ndarray, spec: Any, path: str = "") -> np.ndarray:
+    """Place the data window ``data`` into the display window, zero outside.
+
+    The display window is the image (OpenEXR's rule): data outside it is cropped,
+    display pixels without data are 0. A data window that misses the display window
+    entirely gives a black image, with a warning.
+    """
     if (spec.x, spec.y, spec.width, spec.height) == (
         spec.full_x, spec.full_y, spec.full_width, spec.full_height
     ):
@@ -204,7 +270,9 @@ def _to_display_window(data: np.ndarray, spec: Any) -> np.ndarray:
     x0, y0 = max(spec.x, spec.full_x), max(spec.y, spec.full_y)
     x1 = min(spec.x + spec.width, spec.full_x + spec.full_width)
     y1 = min(spec.y + spec.height, spec.full_y + spec.full_height)
-    if x1 > x0 and y1 > y0:
+    if x1 <= x0 or y1 <= y0:
+        log.warning("'%s': the data window misses the display window: a black image.", path)
+    else:
         out[y0 - spec.full_y : y1 - spec.full_y, x0 - spec.full_x : x1 - spec.full_x] = data[
             y0 - spec.y : y1 - spec.y, x0 - spec.x : x1 - spec.x
         ]
@@ -334,7 +402,8 @@ def probe_image(
     """
     path = os.fspath(path)
     with _opened(path) as inp:
-        spec, names = _find_part(inp, path, channels)
+        spec, names, labels = _find_part(inp, path, channels)
+    check_header(spec, path, len(set(names)), len(names))
     shape = (spec.full_height, spec.full_width, len(names))
     pixels = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, (0, 0, 0))
-    return Frame(0, pixels, tuple(names), _read_metadata(spec), path)
+    return Frame(0, pixels, tuple(labels), _read_metadata(spec), path)
