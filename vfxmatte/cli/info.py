@@ -21,6 +21,12 @@ CORE = ("numpy", "torch", "cv2", "OpenImageIO", "av", "yaml", "tqdm")
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("info", help="versions, devices and available backends")
+    parser.add_argument(
+        "--colourspaces",
+        action="store_true",
+        help="list the colourspaces of the OCIO config (names, aliases, linear or not)",
+    )
+    parser.add_argument("--ocio", default="", help="OCIO config to list (default: built-in)")
     parser.set_defaults(run=run)
 
 
@@ -52,7 +58,18 @@ def collect() -> dict[str, Any]:
     return info
 
 
+def _print_colourspaces(ocio: str) -> int:
+    from vfxmatte.io.colour import colourspace_table
+
+    for name, aliases, linear in colourspace_table(ocio or None):
+        kind = "scene-linear" if linear else "encoded"
+        print(f"{name}  [{kind}]" + (f"  aliases: {', '.join(aliases)}" if aliases else ""))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "colourspaces", False):
+        return _print_colourspaces(getattr(args, "ocio", ""))
     info = collect()
     print(f"vfxmatte {info['vfxmatte']} on Python {info['python']} ({info['platform']})")
     print("core:")

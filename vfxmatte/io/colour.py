@@ -4,10 +4,14 @@ Plates are scene-linear unless the file or the user says otherwise; models and
 the classical solver see display-referred sRGB values in [0,1]. This module is the
 one place where that conversion happens (DESIGN.md, "Colour").
 
-Values above 1.0. :func:`linear_to_srgb` and :func:`srgb_to_linear` extend the
-sRGB curve past 1.0 (and mirror it below 0), so ``srgb_to_linear(linear_to_srgb(x))
-== x`` for every finite ``x``: a round trip linear -> display -> linear keeps
-highlights when the caller passes ``clip=False`` to :func:`to_display`. Models get
+Values outside [0, 1]. :func:`linear_to_srgb` and :func:`srgb_to_linear` extend the
+sRGB curve the way OCIO's built-in configs do (``ExponentWithLinearTransform``,
+style ``linear``; vfxmatte's ACEScg path goes through them): the power segment
+continues past 1.0 and the linear segment continues below 0 (linear -0.5 -> sRGB
+-6.46, not the mirrored -0.735). Both are monotonic, so ``srgb_to_linear(
+linear_to_srgb(x)) == x`` for every finite ``x``: a round trip linear -> display ->
+linear keeps highlights and negative values when the caller passes ``clip=False``
+to :func:`to_display`. Models get
 ``clip=True`` (values in [0,1]); the engine never writes a foreground made from
 the clipped copy, it takes colour from the linear plate.
 
@@ -30,6 +34,7 @@ from vfxmatte.errors import ConfigError, closest_hint
 
 __all__ = [
     "available_colourspaces",
+    "colourspace_table",
     "convert_colourspace",
     "from_display",
     "is_linear",
@@ -42,28 +47,28 @@ __all__ = [
 # Names that need no OCIO round trip: the sRGB curve on Rec.709 primaries.
 _LINEAR_709 = "Linear Rec.709 (sRGB)"
 _SRGB_709 = "sRGB Encoded Rec.709 (sRGB)"
+_COMMON = ("ACEScg", "lin_rec709", "sRGB", "ACES2065-1", "ACEScct")
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """sRGB OETF (IEC 61966-2-1), extended past 1.0 and mirrored below 0.
+    """sRGB OETF (IEC 61966-2-1), the power segment extended past 1.0 and the linear
+    segment below 0, as OCIO's built-in configs extend it.
 
     Args:
         x: linear values, any shape, float.
     Returns:
-        float32 array of the same shape; [0,1] maps to [0,1].
+        float32 array of the same shape; [0,1] maps to [0,1], ``x < 0`` to ``12.92 x``.
     """
     x = np.asarray(x, dtype=np.float32)
-    a = np.abs(x)
-    y = np.where(a <= 0.0031308, a * 12.92, 1.055 * np.power(a, 1 / 2.4) - 0.055)
-    return (np.sign(x) * y).astype(np.float32)
+    curve = 1.055 * np.power(np.maximum(x, np.float32(0.0031308)), 1 / 2.4) - 0.055
+    return np.where(x <= 0.0031308, x * np.float32(12.92), curve).astype(np.float32)
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """Inverse of :func:`linear_to_srgb` (same extension past 1.0 and below 0)."""
     x = np.asarray(x, dtype=np.float32)
-    a = np.abs(x)
-    y = np.where(a <= 0.04045, a / 12.92, np.power((a + 0.055) / 1.055, 2.4))
-    return (np.sign(x) * y).astype(np.float32)
+    curve = np.power((np.maximum(x, np.float32(0.04045)) + 0.055) / 1.055, 2.4)
+    return np.where(x <= 0.04045, x / np.float32(12.92), curve).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -72,7 +77,16 @@ def _config(ocio_config: str | None) -> Any:
 
     if ocio_config and not os.path.isfile(ocio_config) and not ocio_config.startswith("ocio://"):
         raise ConfigError(f"The OCIO config '{ocio_config}' does not exist.")
-    return oiio.ColorConfig(ocio_config or "")
+    cfg = oiio.ColorConfig(ocio_config or "")
+    error = cfg.geterror() if ocio_config else ""
+    if error:  # OpenImageIO falls back to a minimal built-in config: say so instead
+        from vfxmatte.io.image_checks import clean_text
+
+        raise ConfigError(
+            f"Cannot read the OCIO config '{ocio_config}' ({clean_text(error, limit=160)}); "
+            "give a valid config.ocio, or an ocio:// built-in name."
+        )
+    return cfg
 
 
 def available_colourspaces(ocio_config: str | None = None) -> list[str]:
@@ -90,12 +104,31 @@ def resolve_colourspace(name: str, ocio_config: str | None = None) -> str:
     resolved = cfg.resolve(name)
     if cfg.getColorSpaceIndex(resolved) < 0:
         names = available_colourspaces(ocio_config)
+        hint = closest_hint(name, [*names, *_aliases(cfg, names)])
+        common = [c for c in _COMMON if cfg.getColorSpaceIndex(cfg.resolve(c)) >= 0]
+        listed = f"Common names: {', '.join(common)}; " if common else ""
         raise ConfigError(
-            f"Unknown colourspace '{name}' in the OCIO config '{cfg.configname()}'; valid: "
-            f"{', '.join(names)} (aliases such as ACEScg, lin_rec709, sRGB work too)."
-            + closest_hint(name, names)
+            f"Unknown colourspace '{name}' in the OCIO config '{cfg.configname()}'.{hint} "
+            f"{listed}'vfxmatte info --colourspaces' lists all {len(names)} with their aliases."
         )
     return resolved
+
+
+def _aliases(cfg: Any, names: list[str]) -> list[str]:
+    getter = getattr(cfg, "getAliases", None)
+    if getter is None:
+        return []
+    return [alias for n in names for alias in getter(n)]
+
+
+def colourspace_table(ocio_config: str | None = None) -> list[tuple[str, list[str], bool]]:
+    """``(name, aliases, is scene-linear)`` of every colourspace of the config in use."""
+    cfg = _config(ocio_config)
+    getter = getattr(cfg, "getAliases", None)
+    return [
+        (n, list(getter(n)) if getter else [], bool(cfg.isColorSpaceLinear(n)))
+        for n in available_colourspaces(ocio_config)
+    ]
 
 
 def is_linear(name: str, ocio_config: str | None = None) -> bool:
