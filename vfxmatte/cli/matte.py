@@ -13,6 +13,7 @@ ALIASES = {
     "output": "-o",
     "mask": "-m",
     "input.mask_resize": "--mask-resize",
+    "input.mask_channel": "--mask-channel",
     "input.colourspace": "--colourspace",
     "input.ocio": "--ocio",
     "input.channels": "--channels",

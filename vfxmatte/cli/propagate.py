@@ -52,6 +52,11 @@ def _keyframes(args: argparse.Namespace, first: int) -> dict[int, list[str]]:
         if not sep or not number.strip().lstrip("-").isdigit():
             raise ConfigError(f"--keyframes expects 'FRAME=PATH[,PATH2];...', got {item!r}.")
         keys[int(number)] = [p.strip() for p in paths.split(",")]
+        if not all(keys[int(number)]):
+            raise ConfigError(
+                f"The --keyframes entry {item!r} has an empty mask path; write "
+                "FRAME=PATH[,PATH2] with one path per object."
+            )
     return keys
 
 

@@ -54,7 +54,10 @@ class InputConfig:
     ocio: str = param("", "Path of an OCIO config to use instead of the built-in one.")
     channels: str = param("RGB", "Plate channels or layer to read, e.g. R,G,B or beauty.")
     nonfinite: str = param(
-        "error", "What to do with NaN/inf plate pixels.", choices=("error", "zero")
+        "error",
+        "What to do with NaN/inf pixels of the plate and the masks: error, or zero "
+        "(read them as 0).",
+        choices=("error", "zero"),
     )
     mask_channel: str = param(
         "auto", "Mask channel: auto (A if present and not constant, else the first), or a name."

@@ -124,10 +124,15 @@ def write_guidance(
     keys: dict[int, dict[int, np.ndarray]] = {}
     for number, paths in sorted(keyframe_paths.items()):
         if not all(paths):
-            raise ConfigError("No keyframe mask given; pass --mask FIRST_FRAME_MASK.")
+            raise ConfigError(
+                "No keyframe mask given; pass --mask FIRST_FRAME_MASK."
+                if not any(paths)
+                else f"The keyframe {number} has an empty mask path among {paths}."
+            )
         if number not in plate.frames:
             raise ConfigError(
-                f"The keyframe {number} is not among the frames ({compress_frames(plate.frames)})."
+                f"The keyframe {number} is not among the frames ({compress_frames(plate.frames)}); "
+                "give keyframes of that range, or widen --frames."
             )
         keys[number] = {
             i + 1: read_mask(
@@ -136,6 +141,7 @@ def write_guidance(
                 channel=config.input.mask_channel,
                 resize=config.input.mask_resize,
                 number=number,
+                nonfinite=config.input.nonfinite,
             )
             for i, p in enumerate(paths)
         }

@@ -82,6 +82,11 @@ def parse_keyframes(text: str) -> list[tuple[int, str]]:
         number, sep, path = item.partition("=")
         if not sep or not number.strip().lstrip("-").isdigit():
             raise ConfigError(f"keyframes expects 'FRAME=PATH;FRAME=PATH', got {item!r}.")
+        if not path.strip():
+            raise ConfigError(
+                f"The keyframes entry {item!r} names no mask file; write FRAME=PATH, e.g. "
+                f"'{number.strip()}=masks/key.{number.strip()}.png'."
+            )
         specs.append((int(number), path.strip()))
     return specs
 
@@ -101,7 +106,8 @@ def keyframe_masks(
         if number not in frames:
             raise ConfigError(
                 f"The keyframe {number} is not among the frames to process "
-                f"({compress_frames(frames)})."
+                f"({compress_frames(frames)}); give --key-frame and --keyframes frames of "
+                "that range, or widen --frames."
             )
         if not path:
             raise ConfigError("No keyframe mask given; pass --mask FIRST_FRAME_MASK.")
@@ -113,6 +119,7 @@ def keyframe_masks(
             channel=config.input.mask_channel,
             resize=config.input.mask_resize,
             number=number,
+            nonfinite=config.input.nonfinite,
         )
     return dict(sorted(masks.items())) or {key: np.zeros(shape, np.float32)}
 

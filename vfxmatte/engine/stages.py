@@ -20,7 +20,7 @@ from vfxmatte.decontaminate import DECONTAMINATE_BACKENDS
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import FrameResult
 from vfxmatte.engine.timing import StageTimer
-from vfxmatte.errors import ConfigError
+from vfxmatte.errors import ConfigError, InputError
 from vfxmatte.io.colour import convert_colourspace, is_linear, resolve_colourspace, to_display
 from vfxmatte.io.frame import Frame
 from vfxmatte.io.plate import Plate, open_plate
@@ -28,24 +28,63 @@ from vfxmatte.matte import MATTE_BACKENDS
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.refine import REFINE_BACKENDS
 
-__all__ = ["ColourContext", "Stages", "make_propagator", "open_shot_plate", "refine_alpha"]
+__all__ = [
+    "MIN_PLATE_SIDE",
+    "ColourContext",
+    "Stages",
+    "check_plate_size",
+    "make_propagator",
+    "open_shot_plate",
+    "refine_alpha",
+]
 
 LINEAR_EXTENSIONS = (".exr", ".hdr", ".pfm", ".sxr")
 WORKING_LINEAR = "lin_rec709"
+
+
+#: Smallest plate side, in pixels, of the propagation backends that have one. DIS
+#: optical flow (OpenCV) refuses images under 12 px; every other propagation backend
+#: (static, given, sam2) and every matte, refine and decontaminate backend runs from 1x1.
+MIN_PLATE_SIDE = {"flow": 12}
 
 
 def open_shot_plate(config: PipelineConfig, frames: Sequence[int] | None = None) -> Plate:
     """The plate of ``config`` read with its input options.
 
     ``frames``: the frame numbers to open (default: ``config.frames``, else all).
+
+    Raises:
+        InputError: as :func:`~vfxmatte.io.plate.open_plate`, and a plate smaller than
+            the propagation backend takes (:data:`MIN_PLATE_SIDE`).
     """
-    return open_plate(
+    plate = open_plate(
         config.plate,
         list(frames) if frames is not None else (config.frames or None),
         channels=config.input.channels,
         nonfinite=config.input.nonfinite,
         first_frame=config.input.first_frame,
     )
+    check_plate_size(config, plate)
+    return plate
+
+
+def check_plate_size(config: PipelineConfig, plate: Plate) -> None:
+    """Refuse a plate under :data:`MIN_PLATE_SIDE` of ``config``'s propagation backend.
+
+    Reads the first frame's header only (``plate.info``).
+    """
+    backend = config.propagate.backend
+    need = MIN_PLATE_SIDE.get(backend)
+    if need is None:
+        return
+    info = plate.info
+    if min(info.width, info.height) < need:
+        raise InputError(
+            f"The plate '{config.plate}' is {info.width}x{info.height} pixels; "
+            f"propagate.backend={backend} needs at least {need}x{need}. Use --propagate.backend "
+            "static (the keyframe mask on every frame), given or sam2, which take any size, "
+            "or a larger plate."
+        )
 
 
 @dataclass(frozen=True)
@@ -182,6 +221,10 @@ def make_propagator(config: PipelineConfig, frames: list[int]) -> Any:
         return cls(config.propagate.flow)
     if backend == "given":
         return cls(
-            config.mask, frames, channel=config.input.mask_channel, resize=config.input.mask_resize
+            config.mask,
+            frames,
+            channel=config.input.mask_channel,
+            resize=config.input.mask_resize,
+            nonfinite=config.input.nonfinite,
         )
     return cls()

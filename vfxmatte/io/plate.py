@@ -192,7 +192,14 @@ def open_plate(
     """
     path = os.fspath(path)
     if is_video(path):
+        if os.path.isdir(path):
+            raise InputError(f"The video file '{path}' is a folder; name the video file itself.")
         if not os.path.isfile(path):
             raise InputError(f"The video file '{path}' does not exist.")
+        if os.path.getsize(path) == 0:
+            raise InputError(
+                f"The video file '{path}' is empty (0 bytes): an interrupted export or copy; "
+                "export or copy it again."
+            )
         return VideoPlate(path, frames, first_frame=first_frame)
     return SequencePlate(path, frames, channels=channels, nonfinite=nonfinite)

@@ -12,6 +12,7 @@ Frame-range forms: ``1001-1100``, ``1001-1100x2`` (every 2nd frame),
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -185,23 +186,66 @@ def resolve_frames(
     """
     on_disk = pattern.frames_on_disk()
     if not on_disk:
-        folder = os.path.dirname(pattern.source) or "."
-        hint = "" if Path(folder).is_dir() else f" (the folder '{folder}' does not exist)"
-        raise InputError(
-            f"No file matches '{pattern.source}'{hint}; check the path and the frame "
-            "token (####, %04d, @@@@ or $F4)."
-        )
+        raise InputError(_no_match_message(pattern.source))
     if frames is None:
         wanted = list(range(on_disk[0], on_disk[-1] + 1))
     else:
         wanted = parse_frame_range(frames) if isinstance(frames, str) else list(frames)
     present = set(on_disk)
     missing = [f for f in wanted if f not in present]
+    if missing and len(missing) == len(wanted):
+        raise MissingFramesError(
+            f"None of the frames asked for ({compress_frames(wanted)}) is on disk for "
+            f"'{pattern.source}', which has frames {compress_frames(on_disk)}; pass a "
+            "--frames range within those.",
+            missing,
+        )
     if missing:
         raise MissingFramesError(
             f"{len(missing)} frame(s) of '{pattern.source}' are missing: "
-            f"{compress_frames(missing)}; render or copy them, or pass a --frames range "
-            "that skips them.",
+            f"{compress_frames(missing)} (on disk: {compress_frames(on_disk)}); render or copy "
+            "them, or pass a --frames range that skips them.",
             missing,
         )
     return wanted
+
+
+def sequences_in(folder: str, limit: int = 3, like: str = "") -> list[str]:
+    """Up to ``limit`` sequences found in ``folder``, as ``"name.####.ext (1001-1100)"``,
+    those whose name is closest to ``like`` first (then by name)."""
+    try:
+        names = sorted(os.listdir(folder or "."))
+    except OSError:
+        return []
+    found: dict[str, list[int]] = {}
+    for name in names:
+        m = _TRAILING_NUMBER.match(name)
+        if m and os.path.isfile(os.path.join(folder or ".", name)):
+            key = m.group("head") + "#" * len(m.group("num").lstrip("-")) + m.group("tail")
+            found.setdefault(key, []).append(int(m.group("num")))
+    ranked = sorted(found, key=lambda k: -difflib.SequenceMatcher(None, like, k).ratio())
+    return [
+        f"{os.path.join(folder, key) if folder else key} ({compress_frames(found[key])})"
+        for key in ranked[:limit]
+    ]
+
+
+def _no_match_message(source: str) -> str:
+    """Why nothing matches ``source``, with the sequences a user may have meant."""
+    if os.path.isdir(source):
+        seen = sequences_in(source)
+        return (
+            f"The plate '{source}' is a folder; give a pattern of the frames inside it"
+            + (f", e.g. {'; '.join(seen)}." if seen else " (it holds no numbered frames).")
+        )
+    folder = os.path.dirname(source)
+    if not Path(folder or ".").is_dir():
+        return (
+            f"No file matches '{source}' (the folder '{folder}' does not exist); check the "
+            "path and the frame token (####, %04d, @@@@ or $F4)."
+        )
+    seen = sequences_in(folder, like=FramePattern.parse(source).as_hashes())
+    return (
+        f"No file matches '{source}'; check the path and the frame token (####, %04d, @@@@ "
+        "or $F4)" + (f"; the folder holds {'; '.join(seen)}." if seen else ".")
+    )

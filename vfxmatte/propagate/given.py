@@ -19,7 +19,13 @@ class GivenPropagator:
     """Reads the guidance of each frame from a mask sequence."""
 
     def __init__(
-        self, pattern: str, frames: list[int], *, channel: str = "auto", resize: bool = False
+        self,
+        pattern: str,
+        frames: list[int],
+        *,
+        channel: str = "auto",
+        resize: bool = False,
+        nonfinite: str = "error",
     ) -> None:
         self.pattern = FramePattern.parse(pattern)
         missing = sorted(set(frames) - set(self.pattern.frames_on_disk()))
@@ -30,6 +36,7 @@ class GivenPropagator:
             )
         self.channel = channel
         self.resize = resize
+        self.nonfinite = nonfinite
 
     def _read(self, image: np.ndarray, index: int | None) -> np.ndarray:
         if index is None:
@@ -41,6 +48,7 @@ class GivenPropagator:
             resize=self.resize,
             number=index,
             allow_empty=True,
+            nonfinite=self.nonfinite,
         )
 
     def reset(
