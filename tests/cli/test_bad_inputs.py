@@ -124,6 +124,10 @@ CASES = [
      "The video file 'empty.mov' is empty (0 bytes)"),
     ("empty EXR", ["empty.1001.exr", "-m", "m.png"], 2,
      "The image 'empty.1001.exr' is empty (0 bytes)"),
+    ("one plate channel", ["grey.1001.exr", "-m", "m.png", "--channels", "Y"], 2,
+     "The plate 'grey.1001.exr' is read as 1 channel(s) (Y); vfxmatte mattes colour plates"),
+    ("unknown plate channel", [P, "-m", "m.png", "--channels", "beauty"], 2,
+     "'p.1001.exr' has no channel 'beauty'; it has: R, G, B."),
     ("4x4 plate, flow", ["t4.####.exr", "-m", "t4m.png"], 2,
      "The plate 't4.####.exr' is 4x4 pixels; propagate.backend=flow needs at least 12x12"),
     ("11x11 plate, flow", ["t11.####.exr", "-m", "t11m.png"], 2, "is 11x11 pixels"),
@@ -145,7 +149,8 @@ def test_bad_input_is_one_sentence(shot, caplog, monkeypatch, capsys, case, args
     ["t12.####.exr", "-m", "t12m.png"],  # the smallest plate flow takes
     ["t4.####.exr", "-m", "t4m.png", "--propagate.backend", "static"],
     ["grey.1001.exr", "-m", "m.png"],  # luminance-only EXR: read as grey
-], ids=["12x12 flow", "4x4 static", "luminance plate"])
+    ["grey.1001.exr", "-m", "m.png", "--channels", "Y,Y,Y"],
+], ids=["12x12 flow", "4x4 static", "luminance plate", "one channel three times"])
 def test_edge_inputs_that_work(shot, caplog, monkeypatch, capsys, args) -> None:
     got, err, _ = _run(shot, args, caplog, monkeypatch, capsys)
     assert got == 0, err
@@ -173,3 +178,32 @@ def test_damaged_corpus_through_the_cli(tmp_path, monkeypatch, capsys) -> None:
             assert err.startswith("vfxmatte matte: error: ") and err.count("\n") == 1, err
             assert source.name in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_valid_corpus_through_the_cli(tmp_path, monkeypatch, capsys) -> None:
+    """Display/data window cases matte at the display window's size; NaN/Inf plates and a
+    lone G channel are refused by design (the 800x800 charts are read in tests/io only)."""
+    folder = CORPUS / "exr-valid"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found (../shared beside the repository)")
+    from vfxmatte.io.image import probe_image, read_image
+
+    monkeypatch.chdir(tmp_path)
+    refused = {"AllHalfValues.exr": "NaN or infinite values", "BrightRingsNanInf.exr":
+               "NaN or infinite values", "WideFloatRange.exr": "has no channel 'R'; it has: G."}
+    names = [f"t{i:02d}.exr" for i in range(1, 17)] + ["stripes.exr", *refused]
+    for name in names:
+        plate = probe_image(folder / name)
+        mask = np.zeros((plate.height, plate.width, 1), np.float32)
+        mask[plate.height // 4 : plate.height // 2, plate.width // 4 : plate.width // 2] = 1
+        write_image(tmp_path / "m.png", mask, ["Y"], dtype="uint8")
+        code = main(["matte", str(folder / name), "-m", "m.png", "-o", f"{name}.####.exr",
+                     "--set", "engine.progress=false"])
+        err = capsys.readouterr().err
+        if name in refused:
+            assert code == 2 and refused[name] in err, err
+        else:
+            assert code == 0, err
+            (written,) = tmp_path.glob(f"{name}.*.exr")  # numbered as the file name says
+            alpha = read_image(written, "A").pixels
+            assert alpha.shape[:2] == (plate.height, plate.width), name

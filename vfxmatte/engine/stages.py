@@ -32,7 +32,7 @@ __all__ = [
     "MIN_PLATE_SIDE",
     "ColourContext",
     "Stages",
-    "check_plate_size",
+    "check_plate",
     "make_propagator",
     "open_shot_plate",
     "refine_alpha",
@@ -64,21 +64,25 @@ def open_shot_plate(config: PipelineConfig, frames: Sequence[int] | None = None)
         nonfinite=config.input.nonfinite,
         first_frame=config.input.first_frame,
     )
-    check_plate_size(config, plate)
+    check_plate(config, plate)
     return plate
 
 
-def check_plate_size(config: PipelineConfig, plate: Plate) -> None:
-    """Refuse a plate under :data:`MIN_PLATE_SIDE` of ``config``'s propagation backend.
-
-    Reads the first frame's header only (``plate.info``).
+def check_plate(config: PipelineConfig, plate: Plate) -> None:
+    """Refuse a plate the stages cannot take, from the first frame's header only
+    (``plate.info``): fewer than 3 colour channels, or a size under
+    :data:`MIN_PLATE_SIDE` of ``config``'s propagation backend.
     """
+    info = plate.info
+    if len(info.channels) < 3:
+        raise InputError(
+            f"The plate '{config.plate}' is read as {len(info.channels)} channel(s) "
+            f"({', '.join(info.channels)}); vfxmatte mattes colour plates: name three "
+            "channels with --channels (e.g. --channels Y,Y,Y for a grey plate)."
+        )
     backend = config.propagate.backend
     need = MIN_PLATE_SIDE.get(backend)
-    if need is None:
-        return
-    info = plate.info
-    if min(info.width, info.height) < need:
+    if need is not None and min(info.width, info.height) < need:
         raise InputError(
             f"The plate '{config.plate}' is {info.width}x{info.height} pixels; "
             f"propagate.backend={backend} needs at least {need}x{need}. Use --propagate.backend "

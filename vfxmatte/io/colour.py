@@ -61,7 +61,9 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float32)
     curve = 1.055 * np.power(np.maximum(x, np.float32(0.0031308)), 1 / 2.4) - 0.055
-    return np.where(x <= 0.0031308, x * np.float32(12.92), curve).astype(np.float32)
+    with np.errstate(over="ignore"):  # below -2.6e37 the line leaves float32: -inf
+        line = x * np.float32(12.92)
+    return np.where(x <= 0.0031308, line, curve).astype(np.float32)
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
