@@ -50,6 +50,9 @@ def shot(tmp_path_factory) -> Path:
         small = np.zeros((n, n, 1), np.float32)
         small[n // 4 : n // 4 + max(1, n // 2), n // 4 : n // 4 + max(1, n // 2)] = 1
         write_image(root / f"t{n}m.png", small, ["Y"], dtype="uint8")
+    for f in (1001, 1002, 1003):  # frame 1002 of another size
+        frame = np.zeros((H + 8, W, 3), np.float32) if f == 1002 else plate
+        write_image(root / f"sz.{f}.exr", frame, list("RGB"))
     (root / "somedir").mkdir()
     (root / "noframes").mkdir()
     (root / "notvideo.mp4").write_text("this is not a video\n")
@@ -103,6 +106,10 @@ CASES = [
     ("mask in colour", [P, "-m", "colour.png"], 0, "is a colour image (R, G and B differ)"),
     ("mask channel unknown", [P, "-m", "m.png", "--mask-channel", "Z"], 2,
      "The mask 'm.png' has no channel 'Z'; it has: Y."),
+    ("mask given as a pattern without given", [P, "-m", "g.####.exr"], 2,
+     "The mask 'g.####.exr' is a pattern, but only propagate.backend=given reads a mask per frame"),
+    ("frame of another size mid-shot", ["sz.####.exr", "-m", "m.png", "--propagate.backend",
+     "static"], 2, "Frame 1002 ('sz.1002.exr') is 32x32 but the shot's first frame is 32x24"),
     ("plate folder without frames", ["noframes/p.####.exr", "-m", "m.png"], 2,
      "No file matches 'noframes/p.####.exr'; check the path and the frame token"),
     ("plate is a folder", [".", "-m", "m.png"], 2,

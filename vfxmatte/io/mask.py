@@ -17,6 +17,7 @@ import numpy as np
 from vfxmatte.errors import ConfigError, InputError
 from vfxmatte.io.image import read_image
 from vfxmatte.io.image_checks import check_image_path
+from vfxmatte.io.sequence import FramePattern
 
 __all__ = ["read_mask"]
 
@@ -116,6 +117,12 @@ def read_mask(
     path = os.fspath(path)
     if nonfinite not in ("error", "zero"):
         raise ConfigError(f"nonfinite must be error or zero, got {nonfinite!r}.")
+    if not os.path.exists(path) and not FramePattern.parse(path).is_single:
+        raise InputError(
+            f"The mask '{path}' is a pattern, but only propagate.backend=given reads a mask "
+            "per frame; give the keyframe's mask file (e.g. "
+            f"'{FramePattern.parse(path).path(number or 1001)}'), or --propagate.backend given."
+        )
     check_image_path(path, "mask", "" if number is None else f" (frame {number})")
     frame = read_image(path, number=number or 0, nonfinite="keep")
     mask = frame.pixels[..., _pick_channel(frame.pixels, frame.channels, channel, path)]

@@ -8,6 +8,7 @@ out of order (backward propagation from a keyframe).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -88,19 +89,34 @@ class SequencePlate(Plate):
         self.nonfinite = nonfinite
 
     def read(self, number: int) -> Frame:
+        """Read frame ``number``.
+
+        Raises:
+            InputError: as :func:`~vfxmatte.io.image.read_image`, and a frame whose
+                size differs from the first frame's (a shot has one size).
+        """
         from vfxmatte.io.image import read_image
 
         self._check_number(number)
-        return read_image(
+        frame = read_image(
             self.pattern.path(number), self.channels, number=number, nonfinite=self.nonfinite
         )
+        info = self.info
+        if (frame.width, frame.height) != (info.width, info.height):
+            raise InputError(
+                f"Frame {number} ('{frame.path}') is {frame.width}x{frame.height} but the "
+                f"shot's first frame is {info.width}x{info.height}; every frame of a shot must "
+                "have the same size: re-render it, or pass a --frames range that skips it."
+            )
+        return frame
 
     def __iter__(self) -> Iterator[Frame]:
         for number in self.frames:
             yield self.read(number)
 
-    @property
+    @functools.cached_property
     def info(self) -> PlateInfo:
+        """Size, channels and rate of the first frame (its header, read once)."""
         from vfxmatte.io.image import probe_image
 
         first = probe_image(self.pattern.path(self.frames[0]), self.channels)
