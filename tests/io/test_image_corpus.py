@@ -227,3 +227,15 @@ def test_windows_pixel_aspect_and_luminance() -> None:
     np.testing.assert_array_equal(grey.pixels[..., 1], read_image(files["GrayRampsHorizontal.exr"]).pixels[..., 0])
     with pytest.raises(InputError, match=r"has no channel 'R'; it has: G\."):
         read_image(files["WideFloatRange.exr"], "RGB")
+
+
+def test_malformed_carried_attributes_are_dropped() -> None:
+    from vfxmatte.io.image_checks import carried_value
+
+    assert carried_value("framesPerSecond", (24000, 1001)) == (24000, 1001)
+    for bad in ((24, 0), (24,), "24", (24.5, "x")):
+        assert carried_value("framesPerSecond", bad) is None
+    assert carried_value("smpte:TimeCode", (1, 2, 3)) is None
+    assert carried_value("PixelAspectRatio", float("inf")) is None
+    assert carried_value("PixelAspectRatio", 2) == 2.0
+    assert carried_value("comments", ("a", "b")) is None and carried_value("owner", "me") == "me"

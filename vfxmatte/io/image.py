@@ -11,6 +11,7 @@ of a multi-part EXR. Writing is atomic (:mod:`vfxmatte.io.atomic`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -100,9 +101,12 @@ def resolve_channels(
         names = list(wanted)
     for name in names:
         if name not in available:
+            hint = closest_hint(name, available) or (
+                " Pick channels with --channels (names, a layer, or e.g. G,G,G)."
+            )
             raise InputError(
                 f"'{path}' has no channel '{printable([name])[0]}'; it has: "
-                f"{', '.join(printable(available))}." + closest_hint(name, available)
+                f"{', '.join(printable(available))}.{hint}"
             )
     return names
 
@@ -118,8 +122,14 @@ def _read_metadata(spec: Any) -> dict[str, Any]:
         if value is not None:
             meta[name] = value
         elif name in CARRIED_METADATA:
-            log.warning("Not carrying the attribute %s: its value is not a valid %s.", name, name)
+            _warn_not_carried(name)
     return meta
+
+
+@functools.cache
+def _warn_not_carried(name: str) -> None:
+    """Once per attribute name and process, not once per frame."""
+    log.warning("Not carrying the attribute %s to the outputs: its value is malformed.", name)
 
 
 def _open_error(path: str, detail: str) -> InputError:
@@ -212,7 +222,10 @@ def _read_pixels(inp: Any, spec: Any, path: str, names: Sequence[str]) -> np.nda
     data = inp.read_image(inp.current_subimage(), 0, begin, end, "float")
     if data is None or inp.has_error:
         raise _open_error(path, oiio_error(inp.geterror) or "no pixels could be read")
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, end - begin)
+    data = np.asarray(data, dtype=np.float32)
+    if data.size != spec.height * spec.width * (end - begin):
+        raise _open_error(path, f"{data.size} values read for a {spec.width}x{spec.height} image")
+    data = data.reshape(spec.height, spec.width, end - begin)
     return data[:, :, [i - begin for i in index]]
 
 
