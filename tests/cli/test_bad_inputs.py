@@ -113,7 +113,7 @@ CASES = [
     ("plate folder without frames", ["noframes/p.####.exr", "-m", "m.png"], 2,
      "No file matches 'noframes/p.####.exr'; check the path and the frame token"),
     ("plate is a folder", [".", "-m", "m.png"], 2,
-     "The plate '.' is a folder; give a pattern of the frames inside it, e.g. "),
+     "error: '.' is a folder; give a pattern of the frames inside it, e.g. "),
     ("plate pattern misspelt", ["q.####.exr", "-m", "m.png"], 2,
      "p.####.exr (1001-1003)"),
     ("frames outside the plate", [P, "-m", "m.png", "--frames", "2001-2010"], 2,

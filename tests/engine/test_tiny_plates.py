@@ -79,3 +79,17 @@ def test_sam2_takes_a_tiny_plate(tmp_path) -> None:
     config.propagate.sam2.image_size = 128
     config.frames = "1001-1002"
     assert run_pipeline(config).written == [1001, 1002]
+
+
+def test_panoptic_flow_propagation_refuses_a_tiny_plate(tmp_path) -> None:
+    from vfxmatte.panoptic.run import PanopticJob, run_panoptic
+
+    config = _shot(tmp_path, 4, 4)
+    labels = np.zeros((4, 4, 1), np.float32)
+    labels[1:3, 1:3] = 1
+    write_image(tmp_path / "l.1001.exr", labels, ["Y"], dtype="float")
+    job = PanopticJob(plate=config.plate, labels=str(tmp_path / "l.1001.exr"),
+                      output=str(tmp_path / "pan.####.exr"), propagate="flow")
+    with pytest.raises(InputError, match=r"is 4x4 pixels; propagate\.backend=flow needs at least "
+                                         r"12x12\. Use --propagate sam2"):
+        run_panoptic(job)

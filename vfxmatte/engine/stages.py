@@ -33,6 +33,7 @@ __all__ = [
     "ColourContext",
     "Stages",
     "check_plate",
+    "check_plate_size",
     "make_propagator",
     "open_shot_plate",
     "refine_alpha",
@@ -80,14 +81,25 @@ def check_plate(config: PipelineConfig, plate: Plate) -> None:
             f"({', '.join(info.channels)}); vfxmatte mattes colour plates: name three "
             "channels with --channels (e.g. --channels Y,Y,Y for a grey plate)."
         )
-    backend = config.propagate.backend
+    check_plate_size(config.plate, info.width, info.height, config.propagate.backend)
+
+
+_INSTEAD = (
+    "--propagate.backend static (the keyframe mask on every frame), given or sam2, which "
+    "take any size"
+)
+
+
+def check_plate_size(
+    plate: str, width: int, height: int, backend: str, instead: str = _INSTEAD
+) -> None:
+    """Refuse a ``width x height`` plate under :data:`MIN_PLATE_SIDE` of ``backend``;
+    ``instead`` names the options that work (the CLI's spelling)."""
     need = MIN_PLATE_SIDE.get(backend)
-    if need is not None and min(info.width, info.height) < need:
+    if need is not None and min(width, height) < need:
         raise InputError(
-            f"The plate '{config.plate}' is {info.width}x{info.height} pixels; "
-            f"propagate.backend={backend} needs at least {need}x{need}. Use --propagate.backend "
-            "static (the keyframe mask on every frame), given or sam2, which take any size, "
-            "or a larger plate."
+            f"The plate '{plate}' is {width}x{height} pixels; propagate.backend={backend} "
+            f"needs at least {need}x{need}. Use {instead}, or a larger plate."
         )
 
 

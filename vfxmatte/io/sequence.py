@@ -235,7 +235,7 @@ def _no_match_message(source: str) -> str:
     if os.path.isdir(source):
         seen = sequences_in(source)
         return (
-            f"The plate '{source}' is a folder; give a pattern of the frames inside it"
+            f"'{source}' is a folder; give a pattern of the frames inside it"
             + (f", e.g. {'; '.join(seen)}." if seen else " (it holds no numbered frames).")
         )
     folder = os.path.dirname(source)

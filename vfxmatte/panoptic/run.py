@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vfxmatte.engine.config import PropagateStageConfig
-from vfxmatte.engine.stages import ColourContext
+from vfxmatte.engine.stages import ColourContext, check_plate_size
 from vfxmatte.errors import ConfigError, InputError, closest_hint
 from vfxmatte.io.image import write_image
 from vfxmatte.io.plate import Plate, open_plate
@@ -157,6 +157,8 @@ def run_panoptic(
     if len(plate.frames) > 1 and out.is_single:
         raise ConfigError(f"The output '{job.output}' needs a frame token (####) for a shot.")
     first = plate.read(plate.frames[0])
+    if job.propagate is not None:
+        check_plate_size(job.plate, first.width, first.height, job.propagate, "--propagate sam2")
     colour = ColourContext.resolve(job.colourspace, first)
     shape = (first.height, first.width)
     written = []
