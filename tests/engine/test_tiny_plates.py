@@ -93,3 +93,21 @@ def test_panoptic_flow_propagation_refuses_a_tiny_plate(tmp_path) -> None:
     with pytest.raises(InputError, match=r"is 4x4 pixels; propagate\.backend=flow needs at least "
                                          r"12x12\. Use --propagate sam2"):
         run_panoptic(job)
+
+
+def test_propagating_images_from_a_host_refuses_a_tiny_plate() -> None:
+    """The ComfyUI propagate node hands frames in memory to ``propagate_objects``."""
+    from vfxmatte.engine.guidance import propagate_objects
+    from vfxmatte.engine.stages import ColourContext
+    from vfxmatte.io.frame import Frame
+
+    class Images:
+        frames = [0, 1]
+
+        def read(self, number: int) -> Frame:
+            return Frame(number, np.full((4, 4, 3), 0.5, np.float32), ("R", "G", "B"), {}, None)
+
+    colour = ColourContext.resolve("sRGB", Images().read(0))
+    keys = {0: {1: np.ones((4, 4), np.float32)}}
+    with pytest.raises(InputError, match=r"^The plate is 4x4 pixels; propagate\.backend=flow"):
+        list(propagate_objects(PipelineConfig(), Images(), colour, keys))

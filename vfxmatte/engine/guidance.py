@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vfxmatte.engine.config import PipelineConfig
-from vfxmatte.engine.stages import ColourContext, open_shot_plate
+from vfxmatte.engine.stages import ColourContext, check_plate_size, open_shot_plate
 from vfxmatte.errors import ConfigError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.mask import read_mask
@@ -84,6 +84,8 @@ def propagate_objects(
         propagator = sam2 if sam2 is not None else Sam2Propagator(config.propagate.sam2)
         yield from propagator.propagate(get, plate.frames, keys)
     elif backend == "flow":
+        height, width = get(plate.frames[0]).shape[:2]  # cached: read once either way
+        check_plate_size(config.plate, width, height, backend)  # images from a host: no path
         yield from _flow_objects(config, get, plate.frames, keys)
     else:
         raise ConfigError(

@@ -97,9 +97,10 @@ def check_plate_size(
     ``instead`` names the options that work (the CLI's spelling)."""
     need = MIN_PLATE_SIDE.get(backend)
     if need is not None and min(width, height) < need:
+        name = f"The plate '{plate}'" if plate else "The plate"  # a host's images have no path
         raise InputError(
-            f"The plate '{plate}' is {width}x{height} pixels; propagate.backend={backend} "
-            f"needs at least {need}x{need}. Use {instead}, or a larger plate."
+            f"{name} is {width}x{height} pixels; propagate.backend={backend} needs at least "
+            f"{need}x{need}. Use {instead}, or a larger plate."
         )
 
 
