@@ -171,9 +171,11 @@ class Worker:
 
     def _on_cancel(self, request: dict[str, Any]) -> None:
         target = self.current_id if self.running else None
-        if self.running:
-            self._cancel.set()
+        # Answer before raising the flag: the run's 'result' must never overtake the
+        # answer to the cancel that ended it.
         self.send({"type": "cancel", "id": request["id"], "run": target})
+        if target is not None:
+            self._cancel.set()
 
     def _on_shutdown(self, request: dict[str, Any]) -> None:
         self.stop()
