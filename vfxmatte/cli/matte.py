@@ -23,6 +23,7 @@ ALIASES = {
     "engine.executor": "--executor",
     "engine.scheduler": "--scheduler",
     "engine.workers": "--workers",
+    "engine.dashboard": "--dashboard",
     "engine.chunk_size": "--chunk-size",
     "engine.overlap": "--overlap",
     "engine.phase": "--phase",

@@ -141,6 +141,12 @@ class EngineConfig:
         "Address of a running Dask scheduler, e.g. tcp://farm-head:8786 (executor dask); "
         "empty: start a local cluster.",
     )
+    dashboard: bool = param(
+        False,
+        "Serve the Dask dashboard during the run (executor dask): the local cluster's on "
+        "127.0.0.1 at a free port, logged at the start (needs bokeh); with --scheduler, log "
+        "that cluster's link. Off: the local cluster serves no dashboard.",
+    )
     workers: int = param(
         0,
         "Worker processes of executor processes or of the local Dask cluster (0: one per "

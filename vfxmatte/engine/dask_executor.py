@@ -17,6 +17,13 @@ restart later): it sets the worker's thread count and holds its
 :class:`~vfxmatte.engine.chunks.StagesCache`, so models are loaded once per
 worker, not once per frame.
 
+The local cluster is made for shared machines: the scheduler, the nannies and
+the workers listen on 127.0.0.1 only, and talk over TLS with credentials made for
+the run (``Security.temporary()``, needs ``cryptography``), so neither another
+machine nor another user of this one can connect to it and run code as the user.
+Its HTTP servers answer a health check and nothing else, unless
+``engine.dashboard`` asks for the dashboard (also on 127.0.0.1).
+
 This module imports ``distributed``; nothing imports it unless the executor is
 ``dask`` (extra ``vfxmatte[distributed]``).
 """
@@ -56,9 +63,11 @@ except ImportError as exc:  # pragma: no cover - the extra is in the dev install
     ) from exc
 
 __all__ = [
+    "LOOPBACK",
     "PLUGIN_NAME",
     "DaskExecutor",
     "StagesPlugin",
+    "bokeh_missing",
     "run_chunk_on_worker",
     "start_local_cluster",
 ]
@@ -130,23 +139,75 @@ def _environ_kept() -> Iterator[None]:
         os.environ.update(before)
 
 
-def start_local_cluster(workers: int) -> Any:
+#: Where every server of the local cluster listens: this machine only.
+LOOPBACK = "127.0.0.1"
+#: The HTTP routes of the local cluster's servers without the dashboard: a health check.
+_HEALTH_ONLY = ["distributed.http.health"]
+#: Credentials of the TLS clusters :func:`start_local_cluster` made in this process, by
+#: scheduler address: a run given such an address (``engine.scheduler``) connects with them.
+_CREDENTIALS: dict[str, Any] = {}
+
+
+def _temporary_security() -> Any:
+    """TLS credentials for one run (``Security.temporary()``), or None without ``cryptography``."""
+    from distributed.security import Security
+
+    try:
+        return Security.temporary()
+    except ImportError:
+        log.warning(
+            "The Python package 'cryptography' is not installed, so the local Dask cluster "
+            "runs without TLS: it listens on 127.0.0.1 only, but any user of this machine "
+            "could connect to it and run code as you. pip install cryptography (part of "
+            "vfxmatte[distributed]), or use --executor processes on a shared machine."
+        )
+        return None
+
+
+def bokeh_missing() -> str | None:
+    """Why Dask cannot serve its dashboard here (bokeh missing), or None when it can."""
+    try:
+        import distributed.dashboard.scheduler  # noqa: F401 - what the scheduler imports
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+def start_local_cluster(workers: int, *, dashboard: bool = False, tls: bool = True) -> Any:
     """A :class:`distributed.LocalCluster` of ``workers`` one-thread worker processes.
+
+    Every server of it (scheduler, nannies, workers and their HTTP servers)
+    listens on 127.0.0.1 at a free port; with ``tls`` (the default) they talk
+    over TLS with temporary credentials, so only clients made from the cluster
+    (``distributed.Client(cluster)``, or a run in this process given its
+    ``scheduler_address``) can connect. Without ``dashboard`` the HTTP
+    servers answer ``/health`` only; with it the scheduler serves Dask's
+    dashboard (bokeh) and info pages on 127.0.0.1 (``cluster.dashboard_link``).
 
     Unlike Dask's default, the workers keep glibc's adaptive ``malloc``: the
     nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` makes every large array a fresh
-    ``mmap``, which slowed the default pipeline by about 30% per frame here. The
-    scheduler's HTTP server (health, metrics) takes any free port, not 8787.
+    ``mmap``, which slowed the default pipeline by about 30% per frame here.
     """
-    with _environ_kept(), dask.config.set({_MALLOC_TRIM: None}):
-        return distributed.LocalCluster(
+    settings: dict[str, Any] = {_MALLOC_TRIM: None, "distributed.worker.http.routes": _HEALTH_ONLY}
+    if not dashboard:
+        settings["distributed.scheduler.http.routes"] = _HEALTH_ONLY
+    security = _temporary_security() if tls else None
+    with _environ_kept(), dask.config.set(settings):
+        cluster = distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},
+            host=LOOPBACK,
+            # A free port on 127.0.0.1 ("" or ":0" would listen on every interface).
+            dashboard_address=f"{LOOPBACK}:0",
+            worker_dashboard_address=None,
+            scheduler_kwargs={"dashboard": dashboard},
+            security=security,
             silence_logs=logging.ERROR,
         )
+    if security is not None:
+        _CREDENTIALS[cluster.scheduler_address] = security
+    return cluster
 
 
 def _propagate_on_worker(
@@ -196,6 +257,7 @@ class DaskExecutor:
         else:
             self.client = self._start_local(engine.workers or cpu_count())
         try:
+            self._show_dashboard()
             info = self.client.scheduler_info()
             if not info.get("workers"):
                 log.warning("The Dask cluster has no workers yet; chunks wait until some join.")
@@ -210,7 +272,9 @@ class DaskExecutor:
     @staticmethod
     def _connect(address: str, timeout: float) -> Any:
         try:
-            return distributed.Client(address, timeout=timeout, set_as_default=False)
+            return distributed.Client(
+                address, timeout=timeout, set_as_default=False, security=_CREDENTIALS.get(address)
+            )
         except (OSError, TimeoutError, ValueError) as exc:
             raise DeviceError(
                 f"No Dask scheduler answered at '{address}' within {timeout:g} s ({exc}). "
@@ -226,8 +290,33 @@ class DaskExecutor:
         self._distributed_level = quiet.level
         if not log.isEnabledFor(logging.INFO):
             quiet.setLevel(logging.WARNING)
-        self.cluster = start_local_cluster(workers)
+        self.cluster = start_local_cluster(workers, dashboard=self.engine.dashboard)
         return distributed.Client(self.cluster, set_as_default=False)
+
+    def _show_dashboard(self) -> None:
+        """Log the dashboard's link when ``engine.dashboard`` asks for it."""
+        if not self.engine.dashboard:
+            return
+        link = self.client.dashboard_link
+        if self.cluster is None:
+            log.warning("Dask dashboard of the cluster at %s: %s", self.engine.scheduler, link)
+            return
+        missing = bokeh_missing()
+        if missing:
+            log.warning(
+                "The Dask dashboard needs the Python package bokeh, which is not installed "
+                "(%s): pip install 'bokeh>=3.1'. Until then %s shows only that, and Dask's "
+                "plain pages are under %s.",
+                missing,
+                link,
+                link.replace("/status", "/info/main/workers.html"),
+            )
+        else:
+            log.warning(
+                "Dask dashboard of this run: %s (on this machine only; it closes when the run "
+                "ends).",
+                link,
+            )
 
     @property
     def propagates_here(self) -> bool:
@@ -279,6 +368,7 @@ class DaskExecutor:
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
+            _CREDENTIALS.pop(self.cluster.scheduler_address, None)
             with _environ_kept():
                 self.cluster.close()
             logging.getLogger("distributed").setLevel(self._distributed_level)
