@@ -57,7 +57,9 @@ def _config(shot, out, **engine) -> PipelineConfig:
 def test_a_run_listens_on_loopback_only_with_tls_and_no_dashboard(small_shot, tmp_path) -> None:
     seen: list[tuple[int, str, int]] = []
     before = {port for _, _, port in _listening()}
-    report = run_pipeline(_config(small_shot, tmp_path), on_progress=lambda e: seen.extend(_listening()))
+    report = run_pipeline(
+        _config(small_shot, tmp_path), on_progress=lambda e: seen.extend(_listening())
+    )
     assert report.ok and report.written == [1001, 1002]
     ours = [s for s in seen if s[2] not in before]
     pids = {pid for pid, _, _ in ours}
