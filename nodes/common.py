@@ -18,8 +18,15 @@ from vfxmatte.io.frame import Frame
 from vfxmatte.io.plate import Plate, open_plate
 from vfxmatte.io.sequence import compress_frames
 
-from . import host
-from .widgets import Widget, build_config, entry_spec, input_entry, validate_widgets
+from . import folders, host
+from .widgets import (
+    Widget,
+    build_config,
+    entry_spec,
+    input_entry,
+    validate_widgets,
+    widget_values,
+)
 
 __all__ = [
     "MODEL_INPUTS",
@@ -166,7 +173,7 @@ def image_colour(name: str = "sRGB", ocio: str = "") -> ColourContext:
         ConfigError: an unknown colourspace, listing the valid ones.
     """
     probe = Frame(0, np.zeros((1, 1, 3), np.float32), ("R", "G", "B"))
-    return ColourContext.resolve(name or "sRGB", probe, ocio or None)
+    return ColourContext.resolve(name or "sRGB", probe, host.ocio_path(ocio) or None)
 
 
 def from_linear(pixels: np.ndarray, colour: ColourContext) -> np.ndarray:
@@ -210,10 +217,13 @@ def device_keys(config: Any, prefix: str = "") -> list[str]:
 def build_host_config(config_cls: type, flat: Mapping[str, Any]) -> Any:
     """``config_cls`` from dotted options, every ``auto`` device set to ComfyUI's device.
 
+    Paths are resolved and, inside ComfyUI, confined to its folders (:mod:`.folders`).
+
     Raises:
         ConfigError: an unknown option or a bad value (the library's message).
+        OutsideFoldersError: a path outside ComfyUI's folders, a scheduler not allowed.
     """
-    flat = dict(flat)
+    flat = folders.confine_options(flat, host.model_folders)
     device = host.host_device()
     if device is not None:
         for key in device_keys(config_cls()):
@@ -259,13 +269,15 @@ class ConfigNode:
 
         ComfyUI passes the widget values (linked inputs are not known yet). With
         ``**values`` here, ComfyUI leaves every check to this method, which runs
-        the library's own (choices, ranges, cross-option checks).
+        the library's own (choices, ranges, cross-option checks) and refuses paths
+        outside ComfyUI's folders (:mod:`.folders`).
         """
         result = validate_widgets(cls.widgets(), values, cls.CONFIG_CLASS)
         if result is not True:
             return result
         own = {**cls.required_inputs(), **cls.optional_inputs()}
         try:
+            folders.confine_options(widget_values(cls.widgets(), values), host.model_folders)
             for name, entry in own.items():
                 spec = entry_spec(name, entry)
                 if spec is not None and values.get(name) is not None:

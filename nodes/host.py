@@ -8,7 +8,8 @@ call time, so that it imports (and its tests run) without ComfyUI:
   called between frames; no-op without ComfyUI;
 * device: ``comfy.model_management.get_torch_device()`` replaces ``auto`` devices;
 * files: relative input paths resolve against ComfyUI's input folder, relative
-  output patterns against its output folder (the working directory otherwise);
+  output patterns against its output folder (the working directory otherwise),
+  and inside ComfyUI no path may lead out of its folders (see :mod:`.folders`);
 * model folders: ``vfxmatte_sam2``, ``vfxmatte_matte``, ``vfxmatte_refine`` and
   ``vfxmatte_colour`` are registered in ``folder_paths`` (``models/vfxmatte/<kind>``
   and ``$VFXMATTE_HOME/<kind>``; SAM 2 also ``models/sam2``). Without ComfyUI the
@@ -26,6 +27,8 @@ from typing import Any
 from vfxmatte.errors import ConfigError, WeightsError, closest_hint
 from vfxmatte.propagate.checkpoints import vfxmatte_home
 
+from . import folders
+
 __all__ = [
     "MODEL_KINDS",
     "WEIGHT_EXTENSIONS",
@@ -36,6 +39,7 @@ __all__ = [
     "input_path",
     "list_model_files",
     "model_folders",
+    "ocio_path",
     "output_path",
     "register_model_folders",
     "resolve_model_file",
@@ -124,25 +128,20 @@ def host_device() -> str | None:
     return str(device)
 
 
-def _folder(getter: str) -> str:
-    paths = _comfy("folder_paths")
-    return getattr(paths, getter)() if paths is not None else os.getcwd()
-
-
 def input_path(path: str) -> str:
-    """An input file or pattern: absolute as given, relative to ComfyUI's input folder."""
-    path = os.path.expanduser(path.strip())
-    if not path or os.path.isabs(path):
-        return path
-    return os.path.join(_folder("get_input_directory"), path)
+    """An input file or pattern, resolved and checked (:func:`.folders.input_file`)."""
+    return folders.input_file(path)
 
 
 def output_path(path: str) -> str:
-    """An output file or pattern: absolute as given, relative to ComfyUI's output folder."""
-    path = os.path.expanduser(path.strip())
-    if not path or os.path.isabs(path):
-        return path
-    return os.path.join(_folder("get_output_directory"), path)
+    """An output file or pattern, resolved and checked (:func:`.folders.output_file`)."""
+    return folders.output_file(path)
+
+
+def ocio_path(config: str) -> str:
+    """An OCIO config option: a built-in ``ocio://`` URI as it is, a file as an input."""
+    config = (config or "").strip()
+    return config if not config or config.startswith("ocio://") else input_path(config)
 
 
 def model_folders(kind: str) -> list[str]:
@@ -203,20 +202,18 @@ def resolve_model_file(kind: str, name: str) -> str:
 
     Raises:
         WeightsError: no such file, naming the folders searched and the files there.
+        OutsideFoldersError: inside ComfyUI, a path that leads out of the model folders.
     """
+    folders_searched = model_folders(kind)
+    found = folders.model_file(kind, name, folders_searched)
+    if found is not None:
+        return found
     if os.path.isabs(os.path.expanduser(name)):
-        path = os.path.expanduser(name)
-        if os.path.isfile(path):
-            return path
-        raise WeightsError(f"The {kind} weights file '{path}' does not exist.")
-    folders = model_folders(kind)
-    for folder in folders:
-        candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
+        raise WeightsError(f"The {kind} weights file '{os.path.expanduser(name)}' does not exist.")
     present = list_model_files(kind)
-    found = f" Files found: {', '.join(present)}." if present else " No weight files are there."
+    listing = f" Files found: {', '.join(present)}." if present else " No weight files are there."
     raise WeightsError(
-        f"No {kind} weights file '{name}' in {', '.join(folders)}.{found} Copy the file into "
-        f"one of these folders (vfxmatte never downloads weights)." + closest_hint(name, present)
+        f"No {kind} weights file '{name}' in {', '.join(folders_searched)}.{listing} Copy the "
+        "file into one of these folders (vfxmatte never downloads weights)."
+        + closest_hint(name, present)
     )

@@ -29,7 +29,7 @@ from vfxmatte.io.sequence import FramePattern, compress_frames, parse_frame_rang
 from . import host
 from .common import PLATE, ConfigNode, PlateRef, colour_inputs, image_colour
 from .tensors import image_to_numpy, mask_to_numpy, numpy_to_image, numpy_to_mask
-from .widgets import Widget, config_widgets, file_fingerprint, input_entry
+from .widgets import Widget, config_widgets, input_entry, input_fingerprint
 
 __all__ = ["OpenPlate", "ReadFrames", "ReadMask", "WriteEXRSequence", "plate_files"]
 
@@ -57,7 +57,7 @@ def _open(values: Mapping[str, Any]) -> tuple[PlateRef, Any]:
         first_frame=int(values.get("first_frame", 0)),
     )
     colourspace = values.get("colourspace", "auto")
-    ocio = values.get("ocio", "")
+    ocio = host.ocio_path(values.get("ocio", ""))
     if colourspace != "auto":
         resolve_colourspace(colourspace, ocio or None)
     info = plate.info
@@ -108,7 +108,7 @@ class OpenPlate(ConfigNode):
 
     @classmethod
     def IS_CHANGED(cls, plate: str = "", **values: Any) -> str:  # noqa: N802 - ComfyUI's name
-        return file_fingerprint(plate_files(host.input_path(plate)))
+        return input_fingerprint(lambda: plate_files(host.input_path(plate)))
 
     def open(self, plate: str, **values: Any) -> tuple[PlateRef, int, int, int]:
         ref, _ = _open({"plate": plate, **values})
@@ -248,7 +248,12 @@ class ReadMask(ConfigNode):
 
     @classmethod
     def IS_CHANGED(cls, path: str = "", **values: Any) -> str:  # noqa: N802 - ComfyUI's name
-        return file_fingerprint([host.input_path(path)])
+        return input_fingerprint(lambda: [host.input_path(path)])
+
+    @classmethod
+    def check_inputs(cls, values: Mapping[str, Any]) -> None:
+        if values.get("path"):
+            host.input_path(values["path"])
 
     def read(self, path: str, channel: str = "auto") -> tuple[Any]:
         mask = read_mask(host.input_path(path), channel=channel, allow_empty=True)
@@ -316,12 +321,14 @@ class WriteEXRSequence(ConfigNode):
 
     @classmethod
     def check_inputs(cls, values: Mapping[str, Any]) -> None:
-        ocio = values.get("ocio") or None
+        ocio = host.ocio_path(values.get("ocio") or "") or None
         for key in ("image_colourspace", "colourspace"):
             if values.get(key):
                 resolve_colourspace(values[key], ocio)
-        if values.get("output") and FramePattern.parse(values["output"]).is_single:
-            raise InputError(f"The output '{values['output']}' has no frame token (####).")
+        if values.get("output"):
+            if FramePattern.parse(values["output"]).is_single:
+                raise InputError(f"The output '{values['output']}' has no frame token (####).")
+            host.output_path(values["output"])
 
     def write(
         self,
@@ -348,7 +355,7 @@ class WriteEXRSequence(ConfigNode):
                 "alpha per frame (or one for all) of the image size."
             )
         colour = image_colour(image_colourspace, ocio)
-        target = resolve_colourspace(colourspace, ocio or None)
+        target = resolve_colourspace(colourspace, colour.ocio)
         pattern = FramePattern.parse(host.output_path(output))
         channels = ["R", "G", "B"] if alphas is None else ["R", "G", "B", "A"]
         progress = host.Progress(len(frames))
@@ -375,7 +382,7 @@ class WriteEXRSequence(ConfigNode):
             frames.shape[1],
             ",".join(channels),
             target,
-            ocio,
+            colour.ocio or "",
         )
         return {
             "ui": {"text": [f"wrote {len(numbers)} frame(s) to {pattern.source}"]},

@@ -176,7 +176,7 @@ class _NetworkLoader(ConfigNode):
     def IS_CHANGED(cls, weights: str = NO_FILES, **values: Any) -> str:  # noqa: N802
         try:
             return file_fingerprint([_weights_path(cls.KIND, weights)])
-        except WeightsError:
+        except VfxMatteError:
             return f"missing:{weights}"
 
     @classmethod

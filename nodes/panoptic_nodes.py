@@ -22,7 +22,7 @@ from vfxmatte.panoptic.run import write_panoptic
 from . import host
 from .common import LABELS, PANOPTIC, ConfigNode, colour_inputs, from_linear, image_colour
 from .tensors import image_to_numpy, numpy_to_image, numpy_to_mask
-from .widgets import Widget, build_config, config_widgets, file_fingerprint, widget_values
+from .widgets import Widget, build_config, config_widgets, input_fingerprint, widget_values
 
 __all__ = ["LabelMap", "PanopticFrame", "PanopticMatte", "ReadLabelMap", "WritePanoptic"]
 
@@ -79,10 +79,15 @@ class ReadLabelMap(ConfigNode):
 
     @classmethod
     def IS_CHANGED(cls, path: str = "", segments_info: str = "", **values: Any) -> str:  # noqa: N802
-        files = [host.input_path(path)]
-        if segments_info:
-            files.append(host.input_path(segments_info))
-        return file_fingerprint(files)
+        return input_fingerprint(lambda: cls._files(path, segments_info))
+
+    @classmethod
+    def check_inputs(cls, values: Mapping[str, Any]) -> None:
+        cls._files(values.get("path") or "", values.get("segments_info") or "")
+
+    @staticmethod
+    def _files(path: str, segments_info: str) -> list[str]:
+        return [host.input_path(p) for p in (path, segments_info) if p.strip()]
 
     def read(self, path: str, segments_info: str = "") -> tuple[LabelMap]:
         source = host.input_path(path)
@@ -226,6 +231,11 @@ class WritePanoptic(ConfigNode):
                 {"default": 1001, "min": 0, "max": 10**7, "tooltip": "Frame number for ####."},
             )
         }
+
+    @classmethod
+    def check_inputs(cls, values: Mapping[str, Any]) -> None:
+        if values.get("output"):
+            host.output_path(values["output"])
 
     def write(
         self, panoptic: PanopticFrame, output: str, frame: int = 1001, **values: Any

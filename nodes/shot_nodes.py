@@ -23,11 +23,11 @@ from vfxmatte.errors import ConfigError, InputError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.sequence import FramePattern, parse_frame_range
 
-from . import host
+from . import folders, host
 from .common import MODEL_INPUTS, PLATE, ConfigNode, PlateRef, build_host_config, model_overrides
 from .propagate_nodes import mask_inputs
 from .tensors import fit_mask, mask_to_numpy
-from .widgets import Widget, config_widgets, file_fingerprint, input_entry, widget_values
+from .widgets import Widget, config_widgets, input_entry, input_fingerprint, widget_values
 
 __all__ = ["MatteShot"]
 
@@ -44,14 +44,6 @@ _NOT_WIDGETS = (
     "propagate.sam2",
     "engine.progress",
 )
-
-
-#: Path options resolved against ComfyUI's input or output folder.
-_PATHS = {
-    "mask": host.input_path,
-    "guidance": host.input_path,
-    "guidance_output": host.output_path,
-}
 
 
 def _keyframe_paths(text: str) -> list[tuple[int, str]]:
@@ -115,19 +107,18 @@ class MatteShot(ConfigNode):
     def check_inputs(cls, values: Mapping[str, Any]) -> None:
         config = build_host_config(PipelineConfig, widget_values(cls.widgets(), values))
         if values.get("output"):
-            OutputSet(values["output"], config.output_options)
+            OutputSet(host.output_path(values["output"]), config.output_options)
         _keyframe_paths(values.get("keyframes") or "")
         if values.get("keyframe_mask_frames"):
             parse_frame_range(values["keyframe_mask_frames"])
 
     @classmethod
     def IS_CHANGED(cls, mask: str = "", keyframes: str = "", **values: Any) -> str:  # noqa: N802
-        files = [host.input_path(mask)] if mask else []
-        try:
-            files += [path for _, path in _keyframe_paths(keyframes)]
-        except ConfigError:
-            pass  # VALIDATE_INPUTS reports it
-        return file_fingerprint(files)
+        def files() -> list[str]:
+            found = [host.input_path(mask)] if mask else []
+            return found + [path for _, path in _keyframe_paths(keyframes)]
+
+        return input_fingerprint(files)
 
     def run(self, plate: PlateRef, output: str, **values: Any) -> dict[str, Any]:
         config = self.config(plate, output, values)
@@ -159,11 +150,9 @@ class MatteShot(ConfigNode):
         """The run's config: widgets, plate, resolved paths, MASK inputs saved as files, models."""
         flat = widget_values(self.widgets(), values)
         flat.update(plate.overrides())
-        flat["output"] = host.output_path(output)
+        flat["output"] = output
         flat["engine.progress"] = False
-        for key, resolve in _PATHS.items():
-            if flat.get(key):
-                flat[key] = resolve(flat[key])
+        flat = folders.confine_options(flat, host.model_folders)  # resolved and checked
         keyframes = _keyframe_paths(flat.get("keyframes", ""))
         keyframes += self._saved_masks(plate, flat, values)
         flat["keyframes"] = ";".join(f"{n}={p}" for n, p in keyframes)

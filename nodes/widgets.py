@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "file_fingerprint",
     "has_option",
     "input_entry",
+    "input_fingerprint",
     "nested",
     "validate_widgets",
     "widget_values",
@@ -252,3 +253,15 @@ def file_fingerprint(paths: Iterable[str]) -> str:
         except OSError:
             digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()
+
+
+def input_fingerprint(files: Callable[[], Iterable[str]]) -> str:
+    """:func:`file_fingerprint` of the files ``files()`` lists, for ``IS_CHANGED``.
+
+    A path the node refuses (outside ComfyUI's folders, a bad pattern) is not
+    looked at: its error text is the fingerprint, and ``VALIDATE_INPUTS`` reports it.
+    """
+    try:
+        return file_fingerprint(files())
+    except VfxMatteError as exc:
+        return f"refused: {exc}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 import types
 from collections import deque
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 from vfxmatte.synth import ShotSpec, write_shot
+from vfxmatte.synth.shot import ShotPaths
 
 PACK = Path(__file__).resolve().parents[2] / "nodes"
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
@@ -75,7 +77,8 @@ class ComfyState:
         self.input_dir = root / "input"
         self.output_dir = root / "output"
         self.models_dir = root / "models"
-        for folder in (self.input_dir, self.output_dir, self.models_dir):
+        self.temp_dir = root / "temp"
+        for folder in (self.input_dir, self.output_dir, self.models_dir, self.temp_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.bars: list[Any] = []
         self.updates = 0
@@ -142,6 +145,25 @@ def _folder_paths(state: ComfyState) -> types.ModuleType:
     }
     fp.get_input_directory = lambda: str(state.input_dir)
     fp.get_output_directory = lambda: str(state.output_dir)
+    fp.get_temp_directory = lambda: str(state.temp_dir)
+
+    def annotated_filepath(name: str) -> tuple[str, str | None]:
+        # ComfyUI's: 'name [output]' / '[input]' / '[temp]' picks the folder.
+        for tag, folder in (
+            ("[output]", fp.get_output_directory),
+            ("[input]", fp.get_input_directory),
+            ("[temp]", fp.get_temp_directory),
+        ):
+            if name.endswith(tag):
+                return name[: -len(tag) - 1], folder()
+        return name, None
+
+    def get_annotated_filepath(name: str, default_dir: str | None = None) -> str:
+        name, base = annotated_filepath(name)
+        return os.path.join(base or default_dir or fp.get_input_directory(), name)
+
+    fp.annotated_filepath = annotated_filepath
+    fp.get_annotated_filepath = get_annotated_filepath
 
     def get_filename_list(name: str) -> list[str]:
         folders, extensions = fp.folder_names_and_paths[name]
@@ -200,10 +222,23 @@ def shot(tmp_path_factory):
 
 @pytest.fixture
 def demo_input(comfy, shot) -> Path:
-    """The shot where the example workflows expect it: ComfyUI's input/vfxmatte_demo."""
-    link = comfy.input_dir / "vfxmatte_demo"
-    link.symlink_to(shot.root, target_is_directory=True)
-    return link
+    """The shot where the example workflows expect it: ComfyUI's input/vfxmatte_demo.
+
+    Copied, not linked: the nodes refuse links that lead out of ComfyUI's folders.
+    """
+    folder = comfy.input_dir / "vfxmatte_demo"
+    shutil.copytree(shot.root, folder)
+    return folder
+
+
+@pytest.fixture
+def comfy_shot(comfy, shot) -> ShotPaths:
+    """The shot copied into ComfyUI's input folder (input/shot), its paths there."""
+    folder = comfy.input_dir / "shot"
+    shutil.copytree(shot.root, folder)
+    return ShotPaths(
+        **{k: str(v).replace(shot.root, str(folder), 1) for k, v in vars(shot).items()}
+    )
 
 
 def is_widget(entry: tuple) -> bool:

@@ -34,8 +34,8 @@ def _written(pattern: str) -> list[int]:
     return FramePattern.parse(pattern).frames_on_disk()
 
 
-def test_matte_shot_progress_advances_per_frame(nodes, comfy, shot) -> None:
-    plate = _plate(nodes, shot)
+def test_matte_shot_progress_advances_per_frame(nodes, comfy, comfy_shot) -> None:
+    plate = _plate(nodes, comfy_shot)
     pattern = str(comfy.output_dir / "run" / "m.####.exr")
     seen = []  # frames on disk at each progress update
     original = comfy.on_update
@@ -45,7 +45,9 @@ def test_matte_shot_progress_advances_per_frame(nodes, comfy, shot) -> None:
         original()
 
     comfy.on_update = on_update
-    out = nodes["VfxMatte.MatteShot"]().run(plate=plate, output="run/m.####.exr", mask=shot.mask)
+    out = nodes["VfxMatte.MatteShot"]().run(
+        plate=plate, output="run/m.####.exr", mask=comfy_shot.mask
+    )
     (bar,) = comfy.bars
     assert bar.total == 5 and bar.updates == [1] * 5 and bar.current == 5
     assert seen == [1, 2, 3, 4, 5]  # one update after each frame is written
@@ -54,22 +56,26 @@ def test_matte_shot_progress_advances_per_frame(nodes, comfy, shot) -> None:
     assert out["ui"]["text"][0].startswith("5 frame(s) written")
 
 
-def test_interrupt_stops_the_shot_within_one_frame_and_it_resumes(nodes, comfy, shot) -> None:
-    plate = _plate(nodes, shot)
+def test_interrupt_stops_the_shot_within_one_frame_and_it_resumes(nodes, comfy, comfy_shot) -> None:
+    plate = _plate(nodes, comfy_shot)
     pattern = str(comfy.output_dir / "stop" / "m.####.exr")
     comfy.interrupt_after_updates(2)  # Cancel pressed while frame 2 is being written
     with pytest.raises(_interrupt()):
-        nodes["VfxMatte.MatteShot"]().run(plate=plate, output="stop/m.####.exr", mask=shot.mask)
+        nodes["VfxMatte.MatteShot"]().run(
+            plate=plate, output="stop/m.####.exr", mask=comfy_shot.mask
+        )
     assert _written(pattern) == [1001, 1002]
     # Queued again: the two frames on disk are reused, the rest written.
-    out = nodes["VfxMatte.MatteShot"]().run(plate=plate, output="stop/m.####.exr", mask=shot.mask)
+    out = nodes["VfxMatte.MatteShot"]().run(
+        plate=plate, output="stop/m.####.exr", mask=comfy_shot.mask
+    )
     assert out["result"][1].startswith("3 frame(s) written, 2 already done")
     assert _written(pattern) == FRAMES
 
 
-def test_interrupt_stops_an_in_memory_node_within_one_frame(nodes, comfy, shot) -> None:
-    image, _ = nodes["VfxMatte.ReadFrames"]().read(_plate(nodes, shot))
-    (mask,) = nodes["VfxMatte.ReadMask"]().read(path=shot.mask)
+def test_interrupt_stops_an_in_memory_node_within_one_frame(nodes, comfy, comfy_shot) -> None:
+    image, _ = nodes["VfxMatte.ReadFrames"]().read(_plate(nodes, comfy_shot))
+    (mask,) = nodes["VfxMatte.ReadMask"]().read(path=comfy_shot.mask)
     comfy.bars.clear()
     comfy.interrupt_after_updates(comfy.updates + 1)
     with pytest.raises(_interrupt()):
@@ -153,11 +159,11 @@ def test_without_comfyui_models_come_from_vfxmatte_home(pack, no_comfy) -> None:
     assert pack.host.resolve_model_file("colour", "c.pt") == str(no_comfy / "colour" / "c.pt")
 
 
-def test_is_changed_follows_the_files(nodes, comfy, shot, tmp_path) -> None:
+def test_is_changed_follows_the_files(nodes, comfy, comfy_shot) -> None:
     open_plate = nodes["VfxMatte.OpenPlate"]
-    before = open_plate.IS_CHANGED(plate=shot.plate)
-    assert open_plate.IS_CHANGED(plate=shot.plate) == before
-    mask = tmp_path / "m.png"
+    before = open_plate.IS_CHANGED(plate=comfy_shot.plate)
+    assert open_plate.IS_CHANGED(plate=comfy_shot.plate) == before
+    mask = comfy.input_dir / "m.png"
     read_mask = nodes["VfxMatte.ReadMask"]
     missing = read_mask.IS_CHANGED(path=str(mask))
     from vfxmatte.io.image import write_image

@@ -53,7 +53,7 @@ def _frames(shot, nodes, count: int = 3):
     return image
 
 
-def test_sam2_loader_with_random_weights_matches_the_library(nodes, comfy, shot) -> None:
+def test_sam2_loader_with_random_weights_matches_the_library(nodes, comfy, comfy_shot) -> None:
     pytest.importorskip("sam2")
     loader = nodes["VfxMatte.LoadSam2Model"]
     checkpoint = loader.INPUT_TYPES()["required"]["checkpoint"][0][0]  # auto
@@ -64,8 +64,8 @@ def test_sam2_loader_with_random_weights_matches_the_library(nodes, comfy, shot)
     assert model.overrides["propagate.sam2.image_size"] == 256
     assert model.overrides["propagate.sam2.device"] == "cpu"  # ComfyUI's device (stand-in)
 
-    image = _frames(shot, nodes)
-    labels = read_label_map(shot.frame(shot.labels, 1002))
+    image = _frames(comfy_shot, nodes)
+    labels = read_label_map(comfy_shot.frame(comfy_shot.labels, 1002))
     objects = np.stack([(labels == k).astype(np.float32) for k in (1, 2)])  # key on frame 1
     assert objects.sum(axis=(1, 2)).min() > 20
     masks, union = nodes["VfxMatte.PropagateMask"]().propagate(
@@ -119,7 +119,7 @@ def _tiny_matte_weights(path) -> None:
 
 
 @needs_option("matte.network.weights")
-def test_matte_network_loader_and_matte_node_match_the_library(nodes, comfy, shot) -> None:
+def test_matte_network_loader_and_matte_node_match_the_library(nodes, comfy, comfy_shot) -> None:
     folder = comfy.models_dir / "vfxmatte" / "matte"
     folder.mkdir(parents=True)
     _tiny_matte_weights(folder / "tiny.safetensors")
@@ -133,8 +133,8 @@ def test_matte_network_loader_and_matte_node_match_the_library(nodes, comfy, sho
     assert model.overrides["matte.network.iterations"] == 2
     assert model.overrides["matte.network.device"] == "cpu"
 
-    image = _frames(shot, nodes, 2)
-    mask = read_mask(shot.mask)
+    image = _frames(comfy_shot, nodes, 2)
+    mask = read_mask(comfy_shot.mask)
     alpha, fg, confidence = nodes["VfxMatte.Matte"]().matte(
         images=image, guidance=torch.from_numpy(mask)[None], matte_model=model
     )

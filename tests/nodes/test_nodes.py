@@ -214,12 +214,13 @@ def test_write_exr_sequence_is_linear_premultiplied(nodes, comfy) -> None:
     np.testing.assert_array_equal(back_alpha.numpy(), alpha)
 
 
-def test_matte_shot_keyframe_masks_and_load_image_placeholder(nodes, comfy, plate, shot) -> None:
-    mask = torch.from_numpy(read_mask(shot.mask))[None]
+def test_matte_shot_keyframe_masks_and_load_image_placeholder(nodes, comfy, comfy_shot) -> None:
+    plate, *_ = nodes["VfxMatte.OpenPlate"]().open(plate="shot/plate/plate.####.exr")
+    mask = torch.from_numpy(read_mask(comfy_shot.mask))[None]
     empty = torch.zeros(1, 64, 64)  # what Load Image gives for a PNG without alpha
     with pytest.raises(InputError, match="empty 64x64 MASK that ComfyUI's Load Image gives"):
         nodes["VfxMatte.MatteShot"]().run(plate=plate, output="k/m.####.exr", key_mask=empty)
-    later = torch.from_numpy(read_mask(shot.mask))[None]
+    later = torch.from_numpy(read_mask(comfy_shot.mask))[None]
     out = nodes["VfxMatte.MatteShot"]().run(
         plate=plate, output="k/m.####.exr", key_mask=mask, keyframe_masks=later,
         keyframe_mask_frames="1004", output_options_kinds="alpha",
