@@ -297,6 +297,15 @@ def make_fake_nuke() -> types.ModuleType:
     fake.frame = lambda: fake.current
     fake.filename = lambda node: node["file"].value()
     fake.message = lambda text: fake.messages.append(text)
+    fake.asked = []
+    fake.answer = False  # what the artist answers to nuke.ask (No unless a test says Yes)
+
+    def ask(text):
+        assert fake.GUI, "nuke.ask without a GUI"
+        fake.asked.append(text)
+        return fake.answer
+
+    fake.ask = ask
     fake.tprint = lambda text: fake.printed.append(text)
     fake.menu = lambda name: FakeMenu(fake, name)
     fake.ProgressTask = lambda title: FakeProgressTask(fake, title)
@@ -356,10 +365,16 @@ def make_fake_nuke() -> types.ModuleType:
 
 @pytest.fixture
 def fake_nuke(monkeypatch):
-    """A fresh stand-in ``nuke`` module installed in ``sys.modules``."""
+    """A fresh stand-in ``nuke`` module installed in ``sys.modules`` (a new Nuke session)."""
+    from vfxmatte_nuke import trust
+
     fake = make_fake_nuke()
     monkeypatch.setitem(sys.modules, "nuke", fake)
-    return fake
+    for name in ("VFXMATTE_PYTHON", trust.ALLOWED_PYTHONS, trust.ALLOWED_SCHEDULERS):
+        monkeypatch.delenv(name, raising=False)
+    trust.forget()
+    yield fake
+    trust.forget()
 
 
 @pytest.fixture(scope="session")

@@ -342,7 +342,9 @@ def test_farm_button_runs_farm_split_in_the_worker_python(
     fake, group, out = scene
     monkeypatch.setenv("PYTHONHOME", "/nuke/python")  # Nuke's; must not reach the worker
     group["worker_python"].setValue(stand_in_python(FARM_STAND_IN))
+    fake.answer = True  # the artist allows the knob's python when asked
     on_farm()
+    assert len(fake.asked) == 1 and group["worker_python"].value() in fake.asked[0]
     assert len(fake.messages) == 1 and fake.messages[0].startswith("vfxmatte farm-split:")
     config_path = str(out / "VfxMatte.vfxmatte.json")
     python = group["worker_python"].value()
@@ -369,7 +371,7 @@ def test_farm_button_runs_farm_split_in_the_worker_python(
     assert "invalid choice: 'farm-split'" in fake.messages[0]
 
 
-def test_farm_with_the_real_farm_split_when_it_exists(scene) -> None:
+def test_farm_with_the_real_farm_split_when_it_exists(scene, monkeypatch) -> None:
     probe = subprocess.run(
         [sys.executable, "-m", "vfxmatte", "farm-split", "--help"],
         capture_output=True,
@@ -379,6 +381,9 @@ def test_farm_with_the_real_farm_split_when_it_exists(scene) -> None:
     if probe.returncode != 0:
         pytest.skip("vfxmatte farm-split is not in this version yet")
     fake, group, out = scene
+    monkeypatch.setenv(
+        "VFXMATTE_ALLOWED_PYTHONS", os.pathsep.join(["/opt/x/python", sys.executable])
+    )
     group["worker_python"].setValue(sys.executable)
     group["engine_chunk_size"].setValue(2)
     text = farm(group)

@@ -225,7 +225,9 @@ _WORKER_KNOB = KnobSpec(
     "worker python",
     default="",
     tooltip="The Python executable of the environment where vfxmatte is installed (never "
-    "Nuke's own). Empty: Preferences > vfxmatte, then the VFXMATTE_PYTHON environment variable.",
+    "Nuke's own). Empty: Preferences > vfxmatte, then the VFXMATTE_PYTHON environment variable. "
+    "This knob is saved in the script: one that is not your preference, VFXMATTE_PYTHON or in "
+    "your allowed worker pythons is run only after you said yes.",
 )
 
 

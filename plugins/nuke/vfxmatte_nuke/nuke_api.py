@@ -14,6 +14,7 @@ __all__ = [
     "add_knob",
     "add_menu_command",
     "add_preference_knobs",
+    "ask",
     "connect",
     "create_group_here",
     "create_node",
@@ -264,6 +265,11 @@ def show_message(text: str) -> None:
         nuke.message(text)
     else:
         nuke.tprint(text)
+
+
+def ask(question: str) -> bool:
+    """A Yes/No dialog (``nuke.ask``); True for Yes. Only call it in the GUI."""
+    return bool(_nuke().ask(question))
 
 
 def log(text: str) -> None:

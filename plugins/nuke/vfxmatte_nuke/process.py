@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vfxmatte_nuke import nuke_api
+from vfxmatte_nuke import nuke_api, trust
 from vfxmatte_nuke.client import WorkerClient, get_client, resolve_python, worker_env
 from vfxmatte_nuke.errors import PluginError
 from vfxmatte_nuke.graph import MASK_INPUT, PLATE_INPUT, RESULT_READ
@@ -164,11 +164,21 @@ def prepare(node: Any, schema: Mapping[str, Any] | None = None) -> Job:
     return job
 
 
-def _worker_python(job: Job) -> str:
-    return resolve_python(
-        str(job.values.get("worker_python", "") or ""),
-        str(nuke_api.preference(PREFERENCE_KNOB, "") or ""),
-    )
+def _worker_python(node: Any, job: Job) -> str:
+    """The worker's Python; the node's knob only when the artist allows it (:mod:`.trust`)."""
+    knob = str(job.values.get("worker_python", "") or "").strip()
+    preference = str(nuke_api.preference(PREFERENCE_KNOB, "") or "")
+    python = resolve_python(knob, preference)
+    if knob:
+        trust.check_python(python, nuke_api.node_name(node), preference)
+    return python
+
+
+def _check_scheduler(node: Any, job: Job) -> None:
+    """A Dask scheduler named by the node (executor dask) only when the artist allows it."""
+    engine = job.config.get("engine", {})
+    if engine.get("executor") == "dask" and str(engine.get("scheduler", "")).strip():
+        trust.check_scheduler(str(engine["scheduler"]), nuke_api.node_name(node))
 
 
 class _Progress:
@@ -256,8 +266,9 @@ def process(
         PluginError: bad knobs or inputs; WorkerError for the worker's errors.
     """
     job = prepare(node, schema)
+    _check_scheduler(node, job)
     if client is None:
-        client = get_client(_worker_python(job))
+        client = get_client(_worker_python(node, job))
     _check_schema(node, client)
     render_inputs(node, job.renders, job.redo)
     report = run_job(node, job, client)
@@ -278,7 +289,7 @@ def farm(node: Any, schema: Mapping[str, Any] | None = None, timeout: float = 30
         PluginError: bad knobs or inputs, or farm-split failed.
     """
     job = prepare(node, schema)
-    python = _worker_python(job)
+    python = _worker_python(node, job)
     render_inputs(node, job.renders, job.redo)
     name = nuke_api.node_name(node)
     folder = os.path.dirname(job.output)
