@@ -95,6 +95,7 @@ def _extra_folders() -> list[str]:
 
 
 def _within(path: str, root: str) -> bool:
+    path, root = os.path.normcase(path), os.path.normcase(root)
     try:
         return os.path.commonpath([path, root]) == root
     except ValueError:  # another drive (Windows)

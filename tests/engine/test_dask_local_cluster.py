@@ -141,3 +141,19 @@ def test_without_cryptography_the_cluster_warns_that_other_users_could_connect(
     with caplog.at_level(logging.WARNING, logger="vfxmatte.engine.dask_executor"):
         assert dask_executor._temporary_security() is None
     assert "runs without TLS" in caplog.text and "any user of this machine" in caplog.text
+
+
+def test_with_a_scheduler_the_dashboard_option_logs_that_clusters_link(caplog) -> None:
+    from vfxmatte.engine.config import EngineConfig
+    from vfxmatte.engine.dask_executor import DaskExecutor
+
+    with start_local_cluster(1, dashboard=True) as cluster:
+        engine = EngineConfig(executor="dask", scheduler=cluster.scheduler_address, dashboard=True)
+        with caplog.at_level(logging.WARNING, logger="vfxmatte.engine.dask_executor"):
+            executor = DaskExecutor(engine)  # connects with the credentials of the cluster
+            executor.close()
+        port = cluster.scheduler.http_server.port
+    assert (
+        f"Dask dashboard of the cluster at {cluster.scheduler_address}: "
+        f"http://127.0.0.1:{port}/status" in caplog.text
+    )
