@@ -38,11 +38,12 @@ directory, ``~`` is the user's home.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from vfxmatte.errors import ConfigError, InputError
+from vfxmatte.errors import ConfigError, InputError, WeightsError
 from vfxmatte.io.sequence import FramePattern
+from vfxmatte.worker.schema import is_path_key
 
 __all__ = [
     "ALLOW_ANY_PATH",
@@ -255,19 +256,21 @@ def _keyframes(text: str) -> str:
     return ";".join(out)
 
 
-def confine_options(flat: Mapping[str, Any], model_folders: Any) -> dict[str, Any]:
+def confine_options(
+    flat: Mapping[str, Any], model_folders: Callable[[str], list[str]]
+) -> dict[str, Any]:
     """Dotted pipeline options with every path resolved and checked (see the module).
 
     ``model_folders(kind)`` lists the folders searched for weights of ``kind``.
     A weights option must name an existing file there (relative names are looked
-    up in them); empty options (a backend's default) are kept.
+    up in them); empty options (a backend's default) are kept. Any other option
+    that names a file (:func:`vfxmatte.worker.schema.is_path_key`, e.g. one added
+    later) is held to the input rule: inside ComfyUI's folders.
 
     Raises:
         OutsideFoldersError: a path outside the folders, or a scheduler not listed.
         WeightsError: weights not found in their folders.
     """
-    from vfxmatte.errors import WeightsError
-
     out = dict(flat)
     for key, value in flat.items():
         if not isinstance(value, str) or not value.strip():
@@ -290,4 +293,6 @@ def confine_options(flat: Mapping[str, Any], model_folders: Any) -> dict[str, An
                     f"{', '.join(folders)}. Copy the file into one of these folders."
                 )
             out[key] = found
+        elif key not in MODEL_KEYS and is_path_key(key):
+            out[key] = input_file(value)
     return out

@@ -70,6 +70,7 @@ def test_a_run_listens_on_loopback_only_with_tls_and_no_dashboard(small_shot, tm
 
 
 def test_the_cluster_refuses_plain_clients_and_serves_only_a_health_check() -> None:
+    pytest.importorskip("cryptography", reason="TLS needs cryptography (vfxmatte[distributed])")
     with start_local_cluster(1) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tls://127.0.0.1:")

@@ -162,6 +162,14 @@ def test_weights_come_from_the_model_folders_only(nodes, comfy, tmp_path) -> Non
     assert "no refine weights file 'r.pt'" in _refused(matte, refine_sparse_weights="r.pt")
 
 
+def test_a_path_option_added_later_is_held_to_the_input_rule(pack, comfy) -> None:
+    confine = pack.folders.confine_options
+    with pytest.raises(pack.folders.OutsideFoldersError, match="'/etc/lut.cube' is outside"):
+        confine({"matte.classical.lut_file": "/etc/lut.cube"}, pack.host.model_folders)
+    inside = confine({"matte.classical.lut_file": "luts/a.cube"}, pack.host.model_folders)
+    assert inside == {"matte.classical.lut_file": str(comfy.input_dir / "luts" / "a.cube")}
+
+
 def test_dask_schedulers_must_be_listed(nodes, comfy, monkeypatch) -> None:
     shot = nodes["VfxMatte.MatteShot"]
     text = _refused(shot, output="m.####.exr", engine_scheduler="tcp://10.0.0.66:8786")
