@@ -53,6 +53,7 @@ __all__ = [
     "confine_options",
     "input_file",
     "inside",
+    "keyframe_paths",
     "model_file",
     "output_file",
 ]
@@ -246,14 +247,20 @@ def check_scheduler(address: str) -> None:
     )
 
 
-def _keyframes(text: str) -> str:
+def keyframe_paths(text: str) -> list[tuple[int, str]]:
+    """``"1050=a.png;1100=b.png"`` as (frame, path) pairs, every path an input (resolved).
+
+    Raises:
+        ConfigError: an item that is not ``FRAME=PATH``.
+        OutsideFoldersError: a path outside ComfyUI's folders.
+    """
     out = []
     for item in filter(None, (s.strip() for s in str(text).split(";"))):
         number, sep, path = item.partition("=")
         if not sep or not number.strip().lstrip("-").isdigit():
             raise ConfigError(f"keyframes expects 'FRAME=PATH;FRAME=PATH', got {item!r}.")
-        out.append(f"{int(number)}={input_file(path)}")
-    return ";".join(out)
+        out.append((int(number), input_file(path)))
+    return out
 
 
 def confine_options(
@@ -280,7 +287,7 @@ def confine_options(
         elif key in OUTPUT_KEYS:
             out[key] = output_file(value)
         elif key == "keyframes":
-            out[key] = _keyframes(value)
+            out[key] = ";".join(f"{n}={path}" for n, path in keyframe_paths(value))
         elif key == "engine.scheduler":
             check_scheduler(value)
         elif key in MODEL_KEYS and _folder_paths() is not None:

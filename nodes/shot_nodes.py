@@ -19,7 +19,7 @@ import numpy as np
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import CHANNELS, OutputSet
 from vfxmatte.engine.pipeline import run_pipeline
-from vfxmatte.errors import ConfigError, InputError
+from vfxmatte.errors import InputError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.sequence import FramePattern, parse_frame_range
 
@@ -44,17 +44,6 @@ _NOT_WIDGETS = (
     "propagate.sam2",
     "engine.progress",
 )
-
-
-def _keyframe_paths(text: str) -> list[tuple[int, str]]:
-    """``"1050=a.png;1100=b.png"`` with every path resolved against ComfyUI's input folder."""
-    out = []
-    for item in filter(None, (s.strip() for s in text.split(";"))):
-        number, sep, path = item.partition("=")
-        if not sep or not number.strip().lstrip("-").isdigit():
-            raise ConfigError(f"keyframes expects 'FRAME=PATH;FRAME=PATH', got {item!r}.")
-        out.append((int(number), host.input_path(path)))
-    return out
 
 
 def _save_mask(folder: str, stem: str, number: int, mask: np.ndarray) -> str:
@@ -108,7 +97,7 @@ class MatteShot(ConfigNode):
         config = build_host_config(PipelineConfig, widget_values(cls.widgets(), values))
         if values.get("output"):
             OutputSet(host.output_path(values["output"]), config.output_options)
-        _keyframe_paths(values.get("keyframes") or "")
+        folders.keyframe_paths(values.get("keyframes") or "")
         if values.get("keyframe_mask_frames"):
             parse_frame_range(values["keyframe_mask_frames"])
 
@@ -116,7 +105,7 @@ class MatteShot(ConfigNode):
     def IS_CHANGED(cls, mask: str = "", keyframes: str = "", **values: Any) -> str:  # noqa: N802
         def files() -> list[str]:
             found = [host.input_path(mask)] if mask else []
-            return found + [path for _, path in _keyframe_paths(keyframes)]
+            return found + [path for _, path in folders.keyframe_paths(keyframes)]
 
         return input_fingerprint(files)
 
@@ -153,7 +142,7 @@ class MatteShot(ConfigNode):
         flat["output"] = output
         flat["engine.progress"] = False
         flat = folders.confine_options(flat, host.model_folders)  # resolved and checked
-        keyframes = _keyframe_paths(flat.get("keyframes", ""))
+        keyframes = folders.keyframe_paths(flat.get("keyframes", ""))
         keyframes += self._saved_masks(plate, flat, values)
         flat["keyframes"] = ";".join(f"{n}={p}" for n, p in keyframes)
         models = {name: values.get(name) for name in MODEL_INPUTS}
