@@ -15,8 +15,14 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "DeviceError",
+    "DiskFullError",
     "InputError",
+    "InputOverwriteError",
     "MissingFramesError",
+    "OutputError",
+    "OutputLocationError",
+    "OutputLockedError",
+    "SettingsMismatchError",
     "VfxMatteError",
     "WeightsError",
     "closest_hint",
@@ -56,6 +62,37 @@ class WeightsError(VfxMatteError):
 
 class DeviceError(VfxMatteError):
     """A requested compute device is not available."""
+
+
+class OutputError(VfxMatteError):
+    """An output cannot be written as asked; raised before the frame that needed it."""
+
+
+class InputOverwriteError(OutputError):
+    """A path the run would write is one of its inputs (or another output of the run)."""
+
+
+class OutputLocationError(OutputError, OSError):
+    """The output folder or file cannot be written (a file in the way, read-only, ...)."""
+
+
+class DiskFullError(OutputLocationError):
+    """The device holding an output has no space left."""
+
+
+class OutputLockedError(OutputError):
+    """Another run is writing the same frames of the same output."""
+
+
+class SettingsMismatchError(OutputError):
+    """Frames on disk were made with other settings than this run's.
+
+    ``frames`` lists them in order.
+    """
+
+    def __init__(self, message: str, frames: Iterable[int] = ()) -> None:
+        super().__init__(message)
+        self.frames = list(frames)
 
 
 def closest_hint(name: str, valid: Iterable[str]) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import errno
 import logging
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +37,9 @@ from vfxmatte.io.timecode import pack_timecode, parse_timecode
 __all__ = [
     "CARRIED_METADATA",
     "EXR_COMPRESSIONS",
+    "HALF_MAX",
+    "HEADER_ATTRIBUTES",
+    "clamp_to_half",
     "probe_image",
     "read_image",
     "resolve_channels",
@@ -310,10 +315,17 @@ def _check_finite(pixels: np.ndarray, path: str, number: int, policy: str) -> np
     return np.where(bad, np.float32(0), pixels)
 
 
+#: vfxmatte's own header attributes that are written (other ``vfxmatte:`` keys, such as
+#: ``vfxmatte:source``, are bookkeeping of the reader and never written).
+HEADER_ATTRIBUTES = ("vfxmatte:settings", "vfxmatte:settings_digest", "vfxmatte:guidance")
+#: The largest finite half float; larger values become inf in a half file.
+HALF_MAX = 65504.0
+
+
 def _set_metadata(spec: Any, metadata: Mapping[str, Any]) -> None:
     oiio = _oiio()
     for name, value in metadata.items():
-        if name.startswith("vfxmatte:") or value is None:
+        if value is None or (name.startswith("vfxmatte:") and name not in HEADER_ATTRIBUTES):
             continue
         if name == "framesPerSecond":
             if isinstance(value, str):  # "24000/1001" as video readers give it
@@ -346,6 +358,50 @@ def _check_compression(path: str, compression: str) -> str:
     return compression
 
 
+def clamp_to_half(pixels: np.ndarray, where: str) -> np.ndarray:
+    """``pixels`` with values beyond the half-float range clamped to +-65504, with a warning.
+
+    A half EXR cannot hold them (they would become inf, which Nuke and every
+    compositing operation then spread); clamping keeps the file finite and the
+    pixel type of the sequence. ``--dtype float`` keeps them as they are.
+    """
+    if pixels.size == 0 or (pixels.max() <= HALF_MAX and pixels.min() >= -HALF_MAX):
+        return pixels  # (NaN compares False: such arrays take the slow path below)
+    over = np.isfinite(pixels) & (np.abs(pixels) > HALF_MAX)
+    if not over.any():
+        return pixels  # infinities and NaN are the caller's to refuse or keep
+    peak = float(np.abs(pixels[over]).max())
+    log.warning(
+        "%s: %d value(s) beyond the half-float maximum 65504 (up to %.4g) were clamped to "
+        "65504; write --dtype float to keep them.",
+        where,
+        int(over.sum()),
+        peak,
+    )
+    return np.where(over, np.sign(pixels) * np.float32(HALF_MAX), pixels).astype(np.float32)
+
+
+def _write_failed(path: str, detail: str, nbytes: int) -> Exception:
+    """The sentence of a failed OpenImageIO write: full disk, unwritable folder, or its text."""
+    from vfxmatte.errors import OutputLocationError
+    from vfxmatte.io.write_guard import location_error, probe_folder
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if "no space left" in detail.lower():
+        return location_error(path, OSError(errno.ENOSPC, "No space left on device"))
+    try:
+        probe_folder(folder, path)
+    except OutputLocationError as exc:
+        return exc
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = nbytes
+    if free < nbytes:
+        return location_error(path, OSError(errno.ENOSPC, "No space left on device"))
+    return OutputLocationError(f"Writing '{path}' failed: {detail or 'unknown error'}.")
+
+
 def write_image(
     path: str | os.PathLike[str],
     pixels: np.ndarray,
@@ -361,13 +417,16 @@ def write_image(
         channels: ``C`` names; EXR layers as ``layer.R``; ``A`` marks alpha.
         metadata: attributes to write (e.g. those carried from the plate).
         dtype: ``half`` (EXR default), ``float``, ``uint8`` or ``uint16``
-            (8/16-bit files take values in [0,1]; they are clamped).
+            (8/16-bit files take values in [0,1]; they are clamped). Values beyond
+            the half range are clamped to +-65504 with a warning (:func:`clamp_to_half`).
         compression: EXR ``zip``, ``piz``, ``dwaa`` (``dwaa:45`` sets the level)
             ... or a TIFF compression (``zip``, ``lzw``); ignored for PNG/JPEG.
 
     Raises:
         InputError: wrong array shape/dtype or a channel count mismatch.
         ConfigError: unknown dtype or compression.
+        OutputLocationError: the file cannot be written there (``DiskFullError``: no
+            space left on device), naming the file.
     """
     path = os.fspath(path)
     pixels = np.asarray(pixels)
@@ -394,6 +453,8 @@ def write_image(
         spec.attribute("compression", compression)
     _set_metadata(spec, metadata or {})
     data = np.ascontiguousarray(pixels, dtype=np.float32)
+    if dtype == "half":
+        data = clamp_to_half(data, f"'{path}'")
     with atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
@@ -402,7 +463,7 @@ def write_image(
         error = out.geterror()
         out.close()
         if not ok:
-            raise InputError(f"Writing '{path}' failed: {error or oiio.geterror()}.")
+            raise _write_failed(path, error or oiio.geterror(), data.nbytes)
 
 
 def probe_image(
