@@ -15,7 +15,7 @@ import argparse
 import json
 from typing import Any
 
-from vfxmatte.cli.matte import add_pipeline_arguments, build_config
+from vfxmatte.cli.matte import add_pipeline_arguments, build_config, config_file_input
 
 
 def register(sub: Any) -> None:
@@ -42,7 +42,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from vfxmatte.engine.farm import plan_farm_jobs
 
-    plan = plan_farm_jobs(build_config(args), program=args.program)
+    plan = plan_farm_jobs(
+        build_config(args), program=args.program, extra_inputs=config_file_input(args)
+    )
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
     else:

@@ -79,11 +79,16 @@ def build_config(args: argparse.Namespace) -> Any:
     return config
 
 
+def config_file_input(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--config`` YAML file as an input the run must not write."""
+    return {"config file": args.config} if getattr(args, "config", None) else {}
+
+
 def run(args: argparse.Namespace) -> int:
     from vfxmatte.engine.pipeline import run_pipeline
 
     config = build_config(args)
-    report = run_pipeline(config)
+    report = run_pipeline(config, extra_inputs=config_file_input(args))
     print(f"vfxmatte matte: {report.summary()}")
     for kind, pattern in report.outputs.items():
         print(f"  {kind:<11} {pattern}")

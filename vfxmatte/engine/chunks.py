@@ -15,9 +15,10 @@ history as in an uninterrupted run. A stages object with temporal state may
 define ``reset_sequence()``: it is called before the first frame of every run of
 consecutive frames a chunk processes.
 
-**Resume and retries.** A frame whose outputs are complete on disk is not written
-again, so a chunk retried after its worker died rewrites only what the dead
-attempt did not finish; each file is written atomically (temporary name, then
+**Resume and retries.** A frame whose outputs are complete on disk (and carry this
+run's settings digest, :mod:`vfxmatte.engine.digest`) is not written again, so a
+chunk retried after its worker died rewrites only what the dead attempt did not
+finish; each file is written atomically (temporary name, then
 rename), so no frame is ever seen half written.
 """
 
@@ -37,9 +38,10 @@ import numpy as np
 
 from vfxmatte.config import config_to_dict
 from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.digest import FrameSettings, run_settings
 from vfxmatte.engine.outputs import FrameResult, OutputSet
 from vfxmatte.engine.stages import ColourContext, Stages, open_shot_plate
-from vfxmatte.errors import MissingFramesError, VfxMatteError
+from vfxmatte.errors import MissingFramesError, OutputError, VfxMatteError
 from vfxmatte.io.mask import read_mask
 from vfxmatte.io.plate import Plate
 from vfxmatte.io.sequence import FramePattern, compress_frames
@@ -247,6 +249,8 @@ class ChunkTask:
     ``shape`` is the plate's ``(H, W)``. ``fresh_after_ns``: with
     ``engine.overwrite``, outputs modified after this file-system time were
     written by this run (by an attempt that died), so a retry keeps them.
+    ``settings``: the run's settings digest (:mod:`vfxmatte.engine.digest`); made
+    from ``config`` when not given.
     """
 
     config: PipelineConfig
@@ -255,6 +259,7 @@ class ChunkTask:
     chunk: Chunk
     shape: tuple[int, int]
     fresh_after_ns: int | None = None
+    settings: FrameSettings | None = None
 
 
 @dataclass
@@ -313,7 +318,8 @@ class _ChunkRun:
     ) -> None:
         self.task, self.stages, self.on_frame = task, stages, on_frame
         config = task.config
-        self.outputs = OutputSet(config.output, config.output_options)
+        settings = task.settings or run_settings(config, task.colour, list(task.chunk.frames))
+        self.outputs = OutputSet(config.output, config.output_options, settings)
         self.todo = {n for n in task.chunk.frames if not _is_done(task, self.outputs, n)}
         self.writable = set(task.chunk.frames)
         frames = [*task.chunk.warmup, *task.chunk.frames]
@@ -340,7 +346,7 @@ class _ChunkRun:
             log.error("Frame %d failed: %s", number, exc)
             self.result.messages[number] = str(exc)
             self.record(number, "failed")
-            if self.task.config.engine.on_error == "stop":
+            if self.task.config.engine.on_error == "stop" or isinstance(exc, OutputError):
                 self.result.error = exc
                 return "stop"
             return "failed"

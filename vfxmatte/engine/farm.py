@@ -15,7 +15,7 @@ import copy
 import dataclasses
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,12 +171,32 @@ def _absolute(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
+def _check_jobs_write_no_input(
+    config: PipelineConfig,
+    chunk_config: PipelineConfig,
+    guidance: str,
+    frames: list[int],
+    extra_inputs: Mapping[str, str] | None,
+) -> None:
+    """What the chunk jobs and the propagation job (its ``guidance``) write vs every input."""
+    from vfxmatte.engine.paths import pipeline_reads, pipeline_writes
+    from vfxmatte.io.write_guard import check_no_input_written
+
+    writes = pipeline_writes(chunk_config, frames)
+    if guidance:
+        writes.add_frames(guidance, frames, "guidance output")
+    check_no_input_written(writes, pipeline_reads(config, frames, extra_inputs))
+
+
 def _job_argv(program: str, config: PipelineConfig, keep: Callable[[str], bool]) -> list[str]:
     return [*shlex.split(program), "matte", config.plate, *config_flags(config, keep)]
 
 
 def plan_farm_jobs(
-    config: PipelineConfig, chunk_size: int = 0, program: str = "vfxmatte"
+    config: PipelineConfig,
+    chunk_size: int = 0,
+    program: str = "vfxmatte",
+    extra_inputs: Mapping[str, str] | None = None,
 ) -> FarmPlan:
     """The propagation job and the chunk jobs of ``config``'s shot.
 
@@ -184,14 +204,16 @@ def plan_farm_jobs(
         chunk_size: frames per chunk job (0: ``engine.chunk_size``, else 10).
         program: how the farm starts vfxmatte, e.g. ``vfxmatte`` or
             ``/opt/venv/bin/python -m vfxmatte``.
+        extra_inputs: more files the jobs must not write (the YAML config file).
 
     Raises:
-        ConfigError / InputError: as a run of ``config`` would, before any job exists.
+        ConfigError / InputError: as a run of ``config`` would, before any job exists;
+        InputOverwriteError: a job would write one of the inputs (each job checks
+        its own files, locations and lock again when it runs).
     """
     config = _absolute(config)
     if not config.plate:
         raise ConfigError("No plate given; pass the plate pattern or video as PLATE.")
-    OutputSet(config.output, config.output_options)  # checks the output pattern
     frames = open_plate(
         config.plate, config.frames or None, first_frame=config.input.first_frame
     ).frames
@@ -213,6 +235,8 @@ def plan_farm_jobs(
         chunk_config.guidance = guidance
         chunk_config.input.mask_channel = "A"  # the propagation job writes channel A
         chunk_config.input.mask_resize = False
+    _check_jobs_write_no_input(config, chunk_config, guidance if jobs else "", frames, extra_inputs)
+    OutputSet(config.output, config.output_options)  # the pattern and its file types
     depends = [jobs[0].name] if jobs else []
     for i, chunk in enumerate(plan_chunks(frames, size), start=1):
         text = frame_range_text(chunk.frames)

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.digest import guidance_header, propagation_identity
 from vfxmatte.engine.stages import ColourContext, check_plate_size, open_shot_plate
 from vfxmatte.errors import ConfigError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.mask import read_mask
 from vfxmatte.io.plate import Plate
 from vfxmatte.io.sequence import FramePattern, compress_frames
+from vfxmatte.io.write_guard import PathSet
 
 __all__ = ["guidance_channels", "propagate_objects", "write_guidance"]
 
@@ -101,8 +103,12 @@ def write_guidance(
     on_frame: Callable[[int], Any] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     sam2: Any = None,
+    guard: bool = True,
 ) -> list[int]:
     """Propagate keyframe masks through ``config.plate`` and write guidance files.
+
+    Each file's header carries the propagation's identity (``vfxmatte:guidance``,
+    :mod:`vfxmatte.engine.digest`), which the runs that matte from it record.
 
     Args:
         pattern: output pattern, e.g. ``guide/shot.####.exr``.
@@ -111,6 +117,9 @@ def write_guidance(
         should_cancel: polled after each frame while frames remain; ``True`` stops the
             phase there (the propagator's state is freed at once).
         sam2: an already built SAM 2 propagator (see :func:`propagate_objects`).
+        guard: first refuse to write an input or where nothing can be written, and lock
+            the frames (:func:`~vfxmatte.engine.paths.guarded_writes`); off only for a
+            caller that did so (the engine's own first phase).
 
     Returns:
         The frame numbers written.
@@ -118,6 +127,27 @@ def write_guidance(
     out = FramePattern.parse(pattern)
     if out.is_single:
         raise ConfigError(f"The guidance output '{pattern}' has no frame token (####).")
+    if not guard:
+        return _write_guidance(config, out, keyframe_paths, on_frame, should_cancel, sam2)
+    from vfxmatte.engine.paths import guarded_writes, propagation_reads
+
+    frames = list(open_shot_plate(config).frames)
+    writes = PathSet()
+    writes.add_frames(pattern, frames, "guidance output")
+    reads = propagation_reads(config, frames, keyframe_paths)
+    with guarded_writes(writes, reads, [pattern], frames, "vfxmatte propagate"):
+        return _write_guidance(config, out, keyframe_paths, on_frame, should_cancel, sam2)
+
+
+def _write_guidance(
+    config: PipelineConfig,
+    out: FramePattern,
+    keyframe_paths: Mapping[int, list[str]],
+    on_frame: Callable[[int], Any] | None,
+    should_cancel: Callable[[], bool] | None,
+    sam2: Any,
+) -> list[int]:
+    """:func:`write_guidance` once its files are checked."""
     plate = open_shot_plate(config)
     first = plate.read(plate.frames[0])
     shape = (first.height, first.width)
@@ -149,12 +179,18 @@ def write_guidance(
         }
     objects = sorted({o for masks in keys.values() for o in masks})
     channels = guidance_channels(objects)
+    variant = "objects" if config.propagate.backend == "flow" else ""  # not the engine's loop
+    header = guidance_header(
+        propagation_identity(config, keyframe_paths, colour.plate, variant=variant)
+    )
     written = []
     stream = propagate_objects(config, plate, colour, keys, sam2=sam2)
     try:
         for number, masks in stream:
             stack = np.stack([masks.get(o, np.zeros(shape, np.float32)) for o in objects], axis=2)
-            write_image(out.path(number), stack.astype(np.float32), channels, dtype="half")
+            write_image(
+                out.path(number), stack.astype(np.float32), channels, metadata=header, dtype="half"
+            )
             written.append(number)
             if on_frame is not None:
                 on_frame(number)
@@ -162,5 +198,5 @@ def write_guidance(
                 break
     finally:
         stream.close()  # frees a SAM 2 inference state at once, also when cancelled
-    log.info("Wrote guidance for %d frame(s) to %s", len(written), pattern)
+    log.info("Wrote guidance for %d frame(s) to %s", len(written), out.source)
     return sorted(written)

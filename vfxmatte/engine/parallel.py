@@ -39,6 +39,7 @@ from vfxmatte.engine.chunks import (
     run_chunk,
 )
 from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.digest import run_settings
 from vfxmatte.engine.outputs import OutputSet
 from vfxmatte.engine.propagation import (
     BackgroundPropagation,
@@ -50,7 +51,7 @@ from vfxmatte.engine.propagation import (
 )
 from vfxmatte.engine.report import Interrupt, ProgressEvent, RunReport, progress_bar
 from vfxmatte.engine.stages import ColourContext, Stages, open_shot_plate
-from vfxmatte.errors import DeviceError, VfxMatteError
+from vfxmatte.errors import DeviceError, OutputError, VfxMatteError
 from vfxmatte.io.plate import is_video, open_plate
 from vfxmatte.io.sequence import FramePattern
 
@@ -93,13 +94,16 @@ class _ChunkedRun:
         should_cancel: Callable[[], bool] | None,
     ) -> None:
         self.config = config
-        self.outputs = OutputSet(config.output, config.output_options)
         plate = open_shot_plate(config)
         self.frames = list(plate.frames)
         first = plate.read(self.frames[0])
         self.shape = (first.height, first.width)
         self.colour = ColourContext.for_plate(config, first)
         self.source, self.available, self.needs_propagation = self._guidance()
+        self.settings = run_settings(config, self.colour, self.frames)
+        self.outputs = OutputSet(config.output, config.output_options, self.settings)
+        if not config.engine.overwrite:
+            self.outputs.refuse_stale(self.frames)
         self.done_at_start = self._done_at_start()
         if self.done_at_start.issuperset(self.frames):
             self.needs_propagation = False  # nothing to matte: no guidance needed
@@ -198,7 +202,7 @@ class _ChunkedRun:
                 continue
             complete = self.outputs.is_complete(number, width, height)
             self._add(number, "written" if complete else "failed", message)
-        if self.config.engine.on_error == "stop":
+        if self.config.engine.on_error == "stop" or isinstance(error, OutputError):
             if isinstance(error, VfxMatteError):
                 raise error
             raise DeviceError(message[0].upper() + message[1:] + ".") from error
@@ -211,7 +215,15 @@ class _ChunkedRun:
     def tasks(self, size: int) -> list[ChunkTask]:
         chunks = plan_chunks(self.frames, size, self.config.engine.overlap, self.available)
         return [
-            ChunkTask(self.config, self.colour, self.source, chunk, self.shape, self.fresh_after_ns)
+            ChunkTask(
+                self.config,
+                self.colour,
+                self.source,
+                chunk,
+                self.shape,
+                self.fresh_after_ns,
+                self.settings,
+            )
             for chunk in chunks
             if any(n not in self.done_at_start for n in chunk.frames)
         ]

@@ -11,21 +11,29 @@ Parallel runs (worker processes, a Dask cluster, render-farm chunks) live in
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from vfxmatte.config import validate_fields
 from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.digest import guidance_header, run_settings
 from vfxmatte.engine.outputs import OutputSet
-from vfxmatte.engine.propagation import keyframe_masks, plan_passes, propagate_first
+from vfxmatte.engine.paths import guarded_run
+from vfxmatte.engine.propagation import (
+    keyframe_masks,
+    plan_passes,
+    propagate_first,
+    refuse_stale_guidance,
+)
 from vfxmatte.engine.report import Interrupt, ProgressEvent, RunReport, progress_bar
 from vfxmatte.engine.stages import ColourContext, Stages, make_propagator, open_shot_plate
-from vfxmatte.errors import VfxMatteError
+from vfxmatte.errors import OutputError, VfxMatteError
 from vfxmatte.io.frame import Frame
 from vfxmatte.io.image import read_image, write_image
 from vfxmatte.io.plate import Plate
@@ -48,22 +56,35 @@ class _Run:
         self.config = config
         self.plate: Plate = open_shot_plate(config)
         self.frames = list(self.plate.frames)
-        self.outputs = OutputSet(config.output, config.output_options)
         self.guidance_out = (
             FramePattern.parse(config.guidance_output) if config.guidance_output else None
         )
         self.on_progress = on_progress
         self.should_cancel = should_cancel
-        self.report = RunReport(outputs={k: p.source for k, p in self.outputs.patterns.items()})
         self.interrupt = Interrupt()
         self._first: Frame | None = self.plate.read(self.frames[0])
         self.shape = (self._first.height, self._first.width)
         self.colour = ColourContext.for_plate(config, self._first)
+        self.settings = run_settings(config, self.colour, self.frames)
+        self.outputs = OutputSet(config.output, config.output_options, self.settings)
+        self.report = RunReport(outputs={k: p.source for k, p in self.outputs.patterns.items()})
+        self.guidance_header = self._guidance_header()
+        if not config.engine.overwrite:
+            self.outputs.refuse_stale(self.frames)
         self.stages = Stages(config, self.colour)
         self.key_masks = keyframe_masks(config, self.frames, self.shape)
         if next(iter(self.key_masks)) != self.frames[0]:
             self._first = None  # the first pass starts elsewhere; do not hold a frame for it
         self.done = 0
+
+    def _guidance_header(self) -> dict[str, str]:
+        """The header of ``--guidance-output`` files (refused if made by other settings)."""
+        if self.guidance_out is None or not self.settings.guidance:
+            return {}
+        identity = json.loads(self.settings.guidance)["propagation"]
+        if not self.config.engine.overwrite:
+            refuse_stale_guidance(self.guidance_out.source, self.frames, identity)
+        return guidance_header(identity)
 
     def _needs_images(self) -> bool:
         return self.config.propagate.backend == "flow"
@@ -123,8 +144,8 @@ class _Run:
             try:
                 self._frame(number, propagator, reuse, feed_matte)
             except VfxMatteError as exc:
-                if self.config.engine.on_error == "stop":
-                    raise
+                if self.config.engine.on_error == "stop" or isinstance(exc, OutputError):
+                    raise  # an output that cannot be written fails every frame: stop
                 log.error("Frame %d failed: %s", number, exc)
                 self.report.failed[number] = str(exc)
                 self._emit(number, "failed", bar)
@@ -156,7 +177,13 @@ class _Run:
         with timer.stage("write"):
             if self.guidance_out is not None:
                 # float32, as the propagation phase of a parallel run writes it
-                write_image(self.guidance_out.path(number), guidance, ["A"], dtype="float")
+                write_image(
+                    self.guidance_out.path(number),
+                    guidance,
+                    ["A"],
+                    metadata=self.guidance_header,
+                    dtype="float",
+                )
             self.outputs.write(result)
         if feed_matte:
             propagator.correct(self._fed_matte(result.alpha))
@@ -197,6 +224,7 @@ def run_pipeline(
     *,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    extra_inputs: Mapping[str, str] | None = None,
 ) -> RunReport:
     """Run the whole job of ``config`` and return its :class:`RunReport`.
 
@@ -213,11 +241,30 @@ def run_pipeline(
             then each matted one.
         should_cancel: polled before every frame (between chunks' results in a
             parallel run); ``True`` stops the run cleanly.
+        extra_inputs: more files the run must not write, by label (the CLI's YAML
+            config file).
+
+    Before any work every file the run writes is checked against every input and
+    its location, and its frames are locked (:func:`~vfxmatte.engine.paths.guarded_run`);
+    frames on disk made with other settings stop the run unless ``engine.overwrite``
+    (:mod:`vfxmatte.engine.digest`).
 
     Raises:
-        VfxMatteError: bad input or config, or a failing frame with ``on_error=stop``.
+        VfxMatteError: bad input or config, or a failing frame with ``on_error=stop``;
+            :class:`~vfxmatte.errors.OutputError` for an output that cannot or must
+            not be written (any ``on_error``).
     """
     validate_fields(config.engine, where="engine.")
+    with guarded_run(config, extra_inputs):
+        return _dispatch(config, on_progress, should_cancel)
+
+
+def _dispatch(
+    config: PipelineConfig,
+    on_progress: Callable[[ProgressEvent], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> RunReport:
+    """:func:`run_pipeline` once its outputs are checked and locked."""
     if config.engine.phase == "propagate":
         from vfxmatte.engine.parallel import run_propagation_phase
 

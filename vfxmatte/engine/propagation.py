@@ -24,13 +24,22 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.digest import (
+    GUIDANCE_ATTR,
+    canonical,
+    differences,
+    guidance_header,
+    propagation_identity,
+    read_header,
+)
+from vfxmatte.engine.outputs import stale_error
 from vfxmatte.engine.stages import ColourContext, make_propagator, open_shot_plate
 from vfxmatte.errors import ConfigError, VfxMatteError
 from vfxmatte.io.image import write_image
@@ -157,6 +166,42 @@ def _guidance_complete(pattern: str, frames: list[int]) -> bool:
     return set(FramePattern.parse(pattern).frames_on_disk()) >= set(frames)
 
 
+def plate_colour(config: PipelineConfig) -> ColourContext:
+    """The plate's :class:`ColourContext` (reads its first frame)."""
+    plate = open_shot_plate(config)
+    return ColourContext.for_plate(config, plate.read(plate.frames[0]))
+
+
+def run_identity(config: PipelineConfig, frames: list[int], plate: str) -> dict[str, Any] | None:
+    """The propagation identity of ``config`` (None for ``given``: nothing propagates)."""
+    if config.propagate.backend == "given":
+        return None
+    return propagation_identity(config, keyframe_paths(config, frames[0]), plate)
+
+
+def stale_guidance(pattern: str, frames: list[int], identity: Mapping[str, Any]) -> dict[int, str]:
+    """Guidance frames on disk propagated with another identity: frame -> what differs."""
+    expected = canonical(dict(identity))
+    parsed = FramePattern.parse(pattern)
+    stale = {}
+    for number in frames:
+        path = parsed.path(number)
+        if not os.path.isfile(path):
+            continue
+        header = read_header(path)
+        found = header.attributes.get(GUIDANCE_ATTR) if header is not None else None
+        if found != expected:
+            stale[number] = differences(expected, found)
+    return stale
+
+
+def refuse_stale_guidance(pattern: str, frames: list[int], identity: Mapping[str, Any]) -> None:
+    """Raise :class:`SettingsMismatchError` for guidance frames of another propagation."""
+    stale = stale_guidance(pattern, frames, identity)
+    if stale:
+        raise stale_error(pattern, stale)
+
+
 def propagate_first(
     config: PipelineConfig,
     *,
@@ -208,6 +253,7 @@ def _sam2_guidance(
         keyframe_paths(config, first),
         on_frame=on_frame,
         should_cancel=should_cancel,
+        guard=False,  # the run that propagates checked and locked its files
     )
 
 
@@ -238,6 +284,8 @@ def write_pass_guidance(
     colour = ColourContext.for_plate(config, first)
     del first
     keys = keyframe_masks(config, frames, shape)
+    identity = run_identity(config, frames, colour.plate)
+    header = guidance_header(identity) if identity is not None else {}
     result = PropagationResult(pattern)
     for i, numbers in enumerate(plan_passes(frames, next(iter(keys)))):
         propagator = make_propagator(config, frames)
@@ -259,7 +307,9 @@ def write_pass_guidance(
             if i > 0 and j == 0:
                 continue  # the backward pass only re-anchors at the keyframe
             # float32: a chunk reads back exactly what the local loop mattes from.
-            write_image(out.path(number), guidance[..., None], ["A"], dtype="float")
+            write_image(
+                out.path(number), guidance[..., None], ["A"], metadata=header, dtype="float"
+            )
             result.written.append(number)
             if on_frame is not None:
                 on_frame(number)
@@ -279,15 +329,21 @@ def propagate_to_files(
 
     Guidance already complete on disk is reused (nothing is written and
     ``on_frame`` is not called) unless ``engine.overwrite`` is set, so a resumed
-    run does not propagate again. Callbacks as :func:`write_pass_guidance`;
-    ``should_cancel`` stops a SAM 2 pass between frames.
+    run does not propagate again; guidance files of another propagation (their
+    ``vfxmatte:guidance`` header differs) stop it with a
+    :class:`~vfxmatte.errors.SettingsMismatchError`. Callbacks as
+    :func:`write_pass_guidance`; ``should_cancel`` stops a SAM 2 pass between frames.
     """
     check_parallel_propagation(config)
     pattern = guidance_pattern(config)
     frames = open_shot_plate(config).frames
-    if not config.engine.overwrite and _guidance_complete(pattern, frames):
-        log.info("The guidance %s is complete; not propagating again.", pattern)
-        return PropagationResult(pattern)
+    if not config.engine.overwrite:
+        identity = run_identity(config, frames, plate_colour(config).plate)
+        if identity is not None:
+            refuse_stale_guidance(pattern, frames, identity)
+        if _guidance_complete(pattern, frames):
+            log.info("The guidance %s is complete; not propagating again.", pattern)
+            return PropagationResult(pattern)
     if config.propagate.backend == "sam2":
         written = _sam2_guidance(config, pattern, frames[0], on_frame, should_cancel)
         return PropagationResult(pattern, written)

@@ -30,11 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vfxmatte.engine.config import PropagateStageConfig
+from vfxmatte.engine.paths import guarded_writes
 from vfxmatte.engine.stages import ColourContext, check_plate_size
 from vfxmatte.errors import ConfigError, InputError, closest_hint
 from vfxmatte.io.image import write_image
-from vfxmatte.io.plate import Plate, open_plate
+from vfxmatte.io.plate import Plate, is_video, open_plate
 from vfxmatte.io.sequence import FramePattern, resolve_frames
+from vfxmatte.io.write_guard import PathSet
 from vfxmatte.matte.classical import ClassicalMatteConfig
 from vfxmatte.panoptic.cryptomatte import write_cryptomatte
 from vfxmatte.panoptic.instances import limit_instances, scan_instances
@@ -129,9 +131,8 @@ def write_panoptic(
     coverages = dict(zip(names, result.layers, strict=True))
     meta = {k: v for k, v in (metadata or {}).items() if not k.startswith("cryptomatte/")}
     write_cryptomatte(path, coverages, ranks=config.ranks, metadata=meta, extra_channels=extra)
-    folder, base = os.path.split(path)
     write_image(
-        os.path.join(folder, "preview", os.path.splitext(base)[0] + ".png"),
+        _preview_path(path),
         preview(result).astype(np.float32) / 255.0,
         ["R", "G", "B"],
         dtype="uint8",
@@ -149,6 +150,9 @@ def run_panoptic(
 
     Args:
         on_frame: called with each frame's number and result once it is written.
+
+    Before any work the files it writes are checked against its inputs and their
+    locations, and locked (:func:`~vfxmatte.engine.paths.guarded_writes`).
     """
     config = config or PanopticConfig()
     job.check()
@@ -156,6 +160,47 @@ def run_panoptic(
     out = FramePattern.parse(job.output)
     if len(plate.frames) > 1 and out.is_single:
         raise ConfigError(f"The output '{job.output}' needs a frame token (####) for a shot.")
+    writes = PathSet()
+    for number in plate.frames:
+        writes.add(out.path(number), f"panoptic output frame {number}")
+        writes.add(_preview_path(out.path(number)), f"panoptic preview frame {number}")
+    with guarded_writes(writes, _reads(job, plate), [job.output], plate.frames, "panoptic"):
+        return _run(job, config, plate, out, matte_config, on_frame)
+
+
+def _preview_path(path: str) -> str:
+    folder, base = os.path.split(path)
+    return os.path.join(folder, "preview", os.path.splitext(base)[0] + ".png")
+
+
+def _reads(job: PanopticJob, plate: Plate) -> PathSet:
+    """Every input of a panoptic job: plate, label maps, segments info, instance folder."""
+    reads = PathSet()
+    if is_video(job.plate):
+        reads.add(job.plate, "plate")
+    else:
+        reads.add_on_disk(job.plate, "plate", plate.frames)
+    if job.labels:
+        reads.add_on_disk(job.labels, "label map")
+    reads.add(job.segments_info, "segments info")
+    if job.instances:
+        reads.add_folder(job.instances, "instance-mask folder")
+        for root, _, names in os.walk(job.instances):
+            for name in names:
+                reads.add(os.path.join(root, name), "instance mask")
+    reads.add(job.propagate_config.sam2.checkpoint, "SAM 2 checkpoint")
+    return reads
+
+
+def _run(
+    job: PanopticJob,
+    config: PanopticConfig,
+    plate: Plate,
+    out: FramePattern,
+    matte_config: ClassicalMatteConfig | None,
+    on_frame: Callable[[int, PanopticResult], None] | None,
+) -> list[int]:
+    """:func:`run_panoptic` once its files are checked and locked."""
     first = plate.read(plate.frames[0])
     if job.propagate is not None:
         check_plate_size(job.plate, first.width, first.height, job.propagate, "--propagate sam2")

@@ -241,11 +241,13 @@ class Worker:
         self.send(final)
 
     def _shot(self, run_id: Any, config: Any) -> dict[str, Any]:
+        from vfxmatte.engine.paths import check_pipeline_writes
         from vfxmatte.engine.pipeline import RunReport, run_pipeline
 
         start = time.perf_counter()
         phase_seconds = 0.0
         if uses_local_sam2(config):
+            check_pipeline_writes(config)  # before the SAM 2 phase writes anything
             phase = propagate_phase(
                 config,
                 self.models,
