@@ -22,6 +22,7 @@ from vfxmatte.engine.pipeline import run_pipeline
 from vfxmatte.errors import InputError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.sequence import FramePattern, parse_frame_range
+from vfxmatte.io.write_guard import PathSet, check_writes
 
 from . import folders, host
 from .common import MODEL_INPUTS, PLATE, ConfigNode, PlateRef, build_host_config, model_overrides
@@ -46,9 +47,15 @@ _NOT_WIDGETS = (
 )
 
 
-def _save_mask(folder: str, stem: str, number: int, mask: np.ndarray) -> str:
-    """Write a MASK input as a float EXR the engine reads (channel A); returns its path."""
+def _save_mask(folder: str, stem: str, number: int, mask: np.ndarray, plate: PlateRef) -> str:
+    """Write a MASK input as a float EXR the engine reads (channel A); returns its path.
+
+    Never over a plate frame (the engine then checks its outputs against this file)."""
     path = os.path.join(folder, "keyframes", f"{stem}_key.{number:04d}.exr")
+    writes, reads = PathSet(), PathSet()
+    writes.add(path, f"key mask of frame {number}")
+    reads.add_on_disk(plate.source, "plate", plate.frames)
+    check_writes(writes, reads)
     write_image(path, mask, ["A"], dtype="float")
     return path
 
@@ -167,7 +174,7 @@ class MatteShot(ConfigNode):
                 raise InputError(f"key_mask holds {len(masks)} masks; give one (the key frame's).")
             key = flat.get("key_frame", -1)
             number = key if key >= 0 else plate.frames[0]
-            flat["mask"] = _save_mask(folder, stem, number, fit(masks[0], what="key_mask"))
+            flat["mask"] = _save_mask(folder, stem, number, fit(masks[0], what="key_mask"), plate)
         if not flat.get("mask"):
             raise InputError(
                 "Matte Shot needs the key frame's mask: connect a MASK to key_mask, or give the "
@@ -183,6 +190,6 @@ class MatteShot(ConfigNode):
                 f"{len(numbers)} frame(s); give one frame number per mask."
             )
         return [
-            (n, _save_mask(folder, stem, n, fit(m, what=f"keyframe mask of frame {n}")))
+            (n, _save_mask(folder, stem, n, fit(m, what=f"keyframe mask of frame {n}"), plate))
             for n, m in zip(numbers, masks, strict=True)
         ]

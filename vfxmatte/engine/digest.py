@@ -355,18 +355,50 @@ def _say(key: str, ours: Any, theirs: Any) -> str:
     return f"{key} {ours} (on disk: {theirs})"
 
 
-def differences(expected: str, found: str | None, limit: int = 4) -> str:
+def _keyframes(ours: dict[str, Any], theirs: dict[str, Any], keys: list[str]) -> str:
+    """``keyframes 1002 (on disk: 1001)``, or that a keyframe mask changed."""
+
+    def frames(flat: dict[str, Any]) -> str:
+        found = {k.split(".")[0] for k in flat}
+        return ", ".join(sorted(found, key=int)) or "(none)"
+
+    mine = {k: v for k, v in ours.items() if k in keys}
+    other = {k: v for k, v in theirs.items() if k in keys}
+    here, there = frames(mine), frames(other)
+    if here != there:
+        return f"keyframes {here} (on disk: {there})"
+    return f"the keyframe mask of frame {here.split(',')[0]} is another file or changed since"
+
+
+def differences(expected: str, found: str | None, limit: int = 4, prefix: str = "") -> str:
     """What differs between two settings texts, e.g. ``matte.classical.band_fraction 0.1
-    (on disk: 0.05)``; changed files are named by their setting."""
+    (on disk: 0.05)``; changed files are named by their setting. ``prefix`` is put before
+    every key (``propagate.`` for a propagation identity)."""
     if not found:
         return "written without vfxmatte settings (by an older vfxmatte or another program)"
     try:
-        ours, theirs = _flatten(json.loads(expected)), _flatten(json.loads(found))
+        ours = _flatten(json.loads(expected), prefix)
+        theirs = _flatten(json.loads(found), prefix)
     except ValueError:
         return "unreadable settings on disk"
+    rename = ("guidance.propagation.", "propagate.")
+    ours = {k.replace(*rename, 1): v for k, v in ours.items()}
+    theirs = {k.replace(*rename, 1): v for k, v in theirs.items()}
     keys = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-    parts = list(
-        dict.fromkeys(_say(k, ours.get(k, "(none)"), theirs.get(k, "(none)")) for k in keys)
-    )
+    parts = []
+    keyframes = [k for k in keys if k.startswith("propagate.keyframes.")]
+    if keyframes:
+        strip = len("propagate.keyframes.")
+        parts.append(
+            _keyframes(
+                {k[strip:]: v for k, v in ours.items() if k.startswith("propagate.keyframes.")},
+                {k[strip:]: v for k, v in theirs.items() if k.startswith("propagate.keyframes.")},
+                [k[strip:] for k in keyframes],
+            )
+        )
+    for key in keys:
+        if key not in keyframes:
+            parts.append(_say(key, ours.get(key, "(none)"), theirs.get(key, "(none)")))
+    parts = list(dict.fromkeys(parts))
     more = f" and {len(parts) - limit} more" if len(parts) > limit else ""
     return "; ".join(parts[:limit]) + more

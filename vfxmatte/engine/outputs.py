@@ -160,7 +160,7 @@ def check_file_types(patterns: Mapping[str, FramePattern]) -> None:
         ConfigError: an ``rgba``/``fg``/``multilayer`` output in PNG, JPEG...
     """
     for kind, pattern in patterns.items():
-        extension = os.path.splitext(pattern.tail or pattern.source)[1].lower()
+        extension = os.path.splitext("frame" + pattern.tail)[1].lower()
         if extension not in EIGHT_BIT_EXTENSIONS:
             continue
         if kind in LINEAR_KINDS:

@@ -191,7 +191,7 @@ def stale_guidance(pattern: str, frames: list[int], identity: Mapping[str, Any])
         header = read_header(path)
         found = header.attributes.get(GUIDANCE_ATTR) if header is not None else None
         if found != expected:
-            stale[number] = differences(expected, found)
+            stale[number] = differences(expected, found, prefix="propagate.")
     return stale
 
 

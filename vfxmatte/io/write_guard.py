@@ -152,7 +152,7 @@ def _more(items: list) -> str:
 
 def _same(out: str, path: str) -> str:
     """`` (the same file)`` when two spellings name one file."""
-    return "" if os.path.abspath(out) == os.path.abspath(path) else " (the same file)"
+    return "" if out == path else " (the same file)"
 
 
 def _twice_message(twice: list[tuple[str, str, str]]) -> str:
@@ -251,7 +251,7 @@ def _file_in_the_way(path: str) -> str | None:
     current = os.path.dirname(os.path.abspath(path))
     while current and not os.path.isdir(current):
         if os.path.lexists(current):
-            return current
+            return current if os.path.isabs(path) else os.path.relpath(current)
         parent = os.path.dirname(current)
         if parent == current:
             break
