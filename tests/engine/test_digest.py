@@ -157,3 +157,29 @@ def test_tiff_outputs_cannot_hold_the_digest_and_resume_as_before(shot) -> None:
     other = _config(shot, out="o/x.####.tif")
     other.matte.classical.band_fraction = 0.1
     assert run_pipeline(other).reused == FRAMES
+
+
+def test_a_resume_may_switch_to_worker_processes(shot) -> None:
+    run_pipeline(_config(shot, frames="1001-1002"))
+    parallel = _config(shot, engine__executor="processes", engine__workers=1)
+    report = run_pipeline(parallel)
+    assert report.reused == [1001, 1002] and report.written == [1003]
+    assert _header(shot / "o" / "x.1003.exr")[DIGEST_ATTR]
+    other = _config(shot, engine__executor="processes", engine__workers=1)
+    other.decontaminate.backend = "none"
+    with pytest.raises(SettingsMismatchError, match="decontaminate.backend none"):
+        run_pipeline(other)
+
+
+def test_damaged_files_on_disk_are_never_complete_and_never_a_traceback(shot) -> None:
+    corpus = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "exr-damaged"
+    if not corpus.is_dir():
+        pytest.skip(f"the damaged-EXR corpus is not here ({corpus})")
+    files = sorted(p for p in corpus.iterdir() if p.is_file() and p.name not in ("LICENSE",))
+    assert len(files) > 100
+    headers = [read_header(str(p)) for p in files]  # no exception from any of them
+    assert sum(h is None for h in headers) > 100
+    run_pipeline(_config(shot))
+    shutil.copy(files[0], shot / "o" / "x.1002.exr")
+    with pytest.raises(SettingsMismatchError, match=r"1002: written without vfxmatte settings"):
+        run_pipeline(_config(shot))

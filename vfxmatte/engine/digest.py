@@ -236,7 +236,10 @@ def read_header(path: str) -> Header | None:
 
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        oiio.geterror()
+        try:
+            oiio.geterror()  # clear it (a damaged header's text may not even be UTF-8)
+        except UnicodeDecodeError:
+            pass
         return None
     try:
         spec = inp.spec()

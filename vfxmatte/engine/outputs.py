@@ -218,8 +218,8 @@ def stale_error(pattern: str, stale: Mapping[int, str]) -> SettingsMismatchError
     return SettingsMismatchError(
         f"{len(stale)} frame(s) of '{pattern}' on disk were made with other settings "
         f"({compress_frames(stale)}: {first}); they are kept and this run stopped before "
-        "any work. Redo them with these settings with --overwrite (engine.overwrite), or "
-        "write to another output.",
+        "any work. Redo them with these settings with --overwrite (engine.overwrite: every "
+        "frame is redone), delete those frames' files, or write to another output.",
         sorted(stale),
     )
 

@@ -68,11 +68,11 @@ class _Run:
         self.settings = run_settings(config, self.colour, self.frames)
         self.outputs = OutputSet(config.output, config.output_options, self.settings)
         self.report = RunReport(outputs={k: p.source for k, p in self.outputs.patterns.items()})
+        self.key_masks = keyframe_masks(config, self.frames, self.shape)  # bad masks first
         self.guidance_header = self._guidance_header()
         if not config.engine.overwrite:
             self.outputs.refuse_stale(self.frames)
         self.stages = Stages(config, self.colour)
-        self.key_masks = keyframe_masks(config, self.frames, self.shape)
         if next(iter(self.key_masks)) != self.frames[0]:
             self._first = None  # the first pass starts elsewhere; do not hold a frame for it
         self.done = 0

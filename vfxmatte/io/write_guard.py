@@ -299,7 +299,7 @@ def probe_folder(folder: str, example: str) -> list[str]:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         remove_empty_folders(created)
-        named = OSError(exc.errno, exc.strerror, folder or ".")
+        named = OSError(exc.errno, exc.strerror, os.path.dirname(example) or ".")
         raise location_error(example, named) from None
     os.close(fd)
     os.unlink(probe)
