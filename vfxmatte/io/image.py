@@ -11,8 +11,8 @@ of a multi-part EXR. Writing is atomic (:mod:`vfxmatte.io.atomic`).
 from __future__ import annotations
 
 import contextlib
-import functools
 import errno
+import functools
 import logging
 import os
 import shutil
