@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,8 @@ def content_identity(path: str) -> dict[str, Any]:
     try:
         st = os.stat(path)
     except OSError:
+        return {"name": os.path.basename(path), "missing": True}
+    if not stat.S_ISREG(st.st_mode):  # a folder or device: its reader says what is wrong
         return {"name": os.path.basename(path), "missing": True}
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
     if key not in _CONTENT:
