@@ -179,6 +179,14 @@ class EngineConfig:
         "default beside the output) and stop, the first job of a render-farm split.",
         choices=("all", "propagate"),
     )
+    io_depth: int = param(
+        1,
+        "Frames read ahead and written behind on their own threads while one is matted "
+        "(each step holds about two more frames in memory); 0: read, matte and write in turn. "
+        "The frames are identical either way.",
+        min=0,
+        max=8,
+    )
 
 
 @dataclass
