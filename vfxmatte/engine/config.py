@@ -179,6 +179,12 @@ class EngineConfig:
         "default beside the output) and stop, the first job of a render-farm split.",
         choices=("all", "propagate"),
     )
+    force_executor: bool = param(
+        False,
+        "Use executor dask even for a shot too small for a local cluster to win (its start "
+        "and stop cost more than the workers save); off: such a shot runs locally, with a "
+        "warning.",
+    )
     io_depth: int = param(
         1,
         "Frames read ahead and written behind on their own threads while one is matted "

@@ -328,6 +328,10 @@ def _dispatch(
         from vfxmatte.engine.parallel import run_propagation_phase
 
         return run_propagation_phase(config)
+    if config.engine.executor == "dask":
+        from vfxmatte.engine.executors import runs_here_when_too_small
+
+        config = runs_here_when_too_small(config)
     if config.guidance or config.engine.executor != "local":
         from vfxmatte.engine.parallel import run_chunked
 

@@ -40,7 +40,8 @@ class ReadAhead(Generic[T]):
     the loop stops early (cancel, error), and drops what it had read.
 
     Args:
-        timer: the thread's seconds are added to it under ``thread_stage``.
+        timer: the thread's seconds are added to it under ``thread_stage`` (with
+            ``depth=0`` the caller times :meth:`take` itself).
     """
 
     def __init__(
@@ -141,6 +142,9 @@ class WriteBehind:
 
     :meth:`then` runs a callback after every earlier write is reported, so events
     keep the frames' order (a frame skipped or failed between written ones).
+
+    ``timer`` gets the writes' seconds under ``thread_stage`` (``inline_stage`` with
+    ``depth=0``, when they run in the caller's thread).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class WriteBehind:
         *,
         timer: StageTimer | None = None,
         thread_stage: str = "write (thread)",
+        inline_stage: str = "write",
     ) -> None:
         self._done = done
         self._depth = max(0, int(depth))
@@ -165,6 +170,8 @@ class WriteBehind:
         if self._depth:
             self._thread = threading.Thread(target=self._work, name="vfxmatte-write", daemon=True)
             self._thread.start()
+        else:
+            self._stage = inline_stage  # written in the caller's thread: the loop's own time
 
     def _run(self, write: Callable[[], None]) -> BaseException | None:
         try:
