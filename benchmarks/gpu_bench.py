@@ -111,8 +111,12 @@ def network_path(args: argparse.Namespace, folder: str) -> dict[str, Any]:
             "stages_s": {k: v / n for k, v in stages.timer.seconds.items()},
             "peak_gpu_gb": _peak_gb(args.device),
         }
-        print(f"network path {size}: {out[size]['s_per_frame']:.3f} s/frame "
-              f"{out[size]['stages_s']}  peak GPU {out[size]['peak_gpu_gb']} GB", flush=True)  # fmt: skip
+        row = out[size]
+        print(
+            f"network path {size}: {row['s_per_frame']:.3f} s/frame {row['stages_s']}  "
+            f"peak GPU {row['peak_gpu_gb']} GB",
+            flush=True,
+        )
     return out
 
 
@@ -127,7 +131,7 @@ def sparse_refine(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(0)
     net = SparseRefineNet().eval().to(args.device)
     yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    ring = ((yy - height / 2) ** 2 / (height / 3) ** 2 + (xx - width / 2) ** 2 / (width / 3) ** 2)
+    ring = (yy - height / 2) ** 2 / (height / 3) ** 2 + (xx - width / 2) ** 2 / (width / 3) ** 2
     mask = (ring - 1.0).abs() < 0.04  # an elliptic band, about 2% of the pixels
     active = ActiveSet.from_mask(mask)
     active = ActiveSet(active.coords.to(args.device), height, width)
