@@ -68,7 +68,7 @@ def test_read_frames_converts_and_guards_memory(nodes, plate, linear) -> None:
 
 
 def test_open_plate_reports_missing_frames(nodes, shot) -> None:
-    text = nodes["VfxMatte.OpenPlate"].VALIDATE_INPUTS(plate=shot.plate, frames="1001-1010")
+    text = nodes["VfxMatte.OpenPlate"].check(plate=shot.plate, frames="1001-1010")
     assert "5 frame(s)" in text and "1006-1010" in text
 
 
