@@ -64,4 +64,6 @@ def widget_words(text: str, widgets: Iterable[tuple[str, str]] = ()) -> str:
 
     out = _FLAG.sub(replace, text)
     out = _PASS.sub(lambda m: f"{'T' if m.group(1) == 'P' else 't'}urn on '{m.group(2)}'", out)
-    return _USE.sub(lambda m: f"{m.group(1)} '{m.group(2)}' to {m.group(3)}", out)
+    return _USE.sub(
+        lambda m: f"{'S' if m.group(1)[0].isupper() else 's'}et '{m.group(2)}' to {m.group(3)}", out
+    )

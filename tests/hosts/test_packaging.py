@@ -6,6 +6,7 @@ The full check (a fresh venv, the learned path run from outside the repository) 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from vfxmatte.warmup import MESSAGE, kernels_cached, warm_up
 from vfxmatte.weights import SHIPPED, shipped_folders, shipped_weights
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +55,30 @@ def test_wheel_carries_every_shipped_file(tmp_path) -> None:
     assert "vfxmatte/weights.py" in names and "vfxmatte/py.typed" in names
     assert not any(n.startswith(("tests/", "nodes/", "weights/")) for n in names)
     assert not any(n.endswith(("_log.csv", ".png")) for n in names)
+
+
+def _warm_up_in(folder: Path) -> subprocess.CompletedProcess:
+    """``warm_up()`` in a child Python that sees the stand-in pymatting of ``folder``."""
+    env = {**os.environ, "PYTHONPATH": str(folder), "NUMBA_CACHE_DIR": str(folder / "nc")}
+    return subprocess.run(
+        [sys.executable, "-c", "from vfxmatte.warmup import warm_up; print(warm_up())"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+
+
+def test_warm_up_says_it_compiles_only_when_not_cached(tmp_path) -> None:
+    package = tmp_path / "pymatting"
+    package.mkdir()
+    (package / "__init__.py").write_text("import time\ntime.sleep(0.2)\nCOMPILED = True\n")
+    first = _warm_up_in(tmp_path)
+    assert MESSAGE in first.stderr and float(first.stdout) >= 0.2
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "kernel.py311.nbi").write_bytes(b"")  # numba's index file
+    again = _warm_up_in(tmp_path)
+    assert MESSAGE not in again.stderr
+
+
+def test_kernels_cached_in_this_environment() -> None:
+    import pymatting  # noqa: F401 - compiled once for the dev venv
+
+    assert kernels_cached() and warm_up() == 0.0
