@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +25,9 @@ from .widgets import (
     build_config,
     entry_spec,
     input_entry,
-    validate_widgets,
     widget_values,
 )
+from .wording import widget_words
 
 __all__ = [
     "MODEL_INPUTS",
@@ -232,6 +233,41 @@ def build_host_config(config_cls: type, flat: Mapping[str, Any]) -> Any:
     return build_config(config_cls, flat)
 
 
+def _checked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a node's FUNCTION) that runs :meth:`ConfigNode.check` first.
+
+    A refused value stops the node with one library error, before it reads or writes;
+    every library error is reworded for ComfyUI (widgets, not flags).
+    """
+
+    @functools.wraps(method)
+    def run(self: ConfigNode, *args: Any, **values: Any) -> Any:
+        cls = type(self)
+        own = {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES()["optional"]}
+        widgets = {
+            k: v for k, v in values.items() if k in own and entry_spec(k, own[k]) is not None
+        }
+        try:
+            cls.check_or_raise(**widgets)
+            return method(self, *args, **values)
+        except VfxMatteError as exc:
+            reworded = widget_words(str(exc), cls.widget_names())
+            if reworded == str(exc):
+                raise
+            raise _same_kind(exc, reworded) from exc
+
+    run._vfxmatte_checked = True  # type: ignore[attr-defined]
+    return run
+
+
+def _same_kind(exc: VfxMatteError, message: str) -> VfxMatteError:
+    """An error of ``exc``'s class with another message (its own class when it can be built)."""
+    try:
+        return type(exc)(message)
+    except TypeError:
+        return VfxMatteError(message)
+
+
 class ConfigNode:
     """Base of the nodes whose widgets are config fields.
 
@@ -263,31 +299,60 @@ class ConfigNode:
         optional.update(cls.optional_inputs())
         return {"required": cls.required_inputs(), "optional": optional}
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, **values: Any) -> bool | str:  # noqa: N802 - ComfyUI's name
-        """``True`` or the library's error text.
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check the widgets when the node runs, before it reads or writes anything."""
+        super().__init_subclass__(**kwargs)
+        name = getattr(cls, "FUNCTION", None)
+        method = cls.__dict__.get(name) if name else None
+        if callable(method) and not getattr(method, "_vfxmatte_checked", False):
+            setattr(cls, name, _checked(method))
 
-        ComfyUI passes the widget values (linked inputs are not known yet). With
-        ``**values`` here, ComfyUI leaves every check to this method, which runs
-        the library's own (choices, ranges, cross-option checks) and refuses paths
-        outside ComfyUI's folders (:mod:`.folders`).
+    @classmethod
+    def VALIDATE_INPUTS(cls, **values: Any) -> bool:  # noqa: N802 - ComfyUI's name
+        """Always ``True``: the checks run when the node runs (:meth:`check`), once.
+
+        With ``**values`` here ComfyUI leaves every check of the widget values to the
+        node (so the library's message, with the closest valid choice, is the one
+        shown, and model-file combos accept any file of their folder). ComfyUI 0.8
+        repeats a failure of this method once per input of the node (about 90 copies
+        on Matte Shot), so it does not fail here: the node's function runs
+        :meth:`check` first and stops with one message, before it reads or writes.
         """
-        result = validate_widgets(cls.widgets(), values, cls.CONFIG_CLASS)
-        if result is not True:
-            return result
-        own = {**cls.required_inputs(), **cls.optional_inputs()}
-        try:
-            folders.confine_options(widget_values(cls.widgets(), values), host.model_folders)
-            for name, entry in own.items():
-                spec = entry_spec(name, entry)
-                if spec is not None and values.get(name) is not None:
-                    if name in cls.OPEN_CHOICES:
-                        spec = dataclasses.replace(spec, choices=None)
-                    validate_value(spec, values[name])
-            cls.check_inputs(values)
-        except VfxMatteError as exc:
-            return str(exc)
         return True
+
+    @classmethod
+    def widget_names(cls) -> list[tuple[str, str]]:
+        """``(dotted key, widget name)`` of the config widgets (for :mod:`.wording`)."""
+        return [(w.key, w.name) for w in cls.widgets()]
+
+    @classmethod
+    def check(cls, **values: Any) -> bool | str:
+        """``True`` or the library's error text (in widget words) for these widget values."""
+        try:
+            cls.check_or_raise(**values)
+        except VfxMatteError as exc:
+            return widget_words(str(exc), cls.widget_names())
+        return True
+
+    @classmethod
+    def check_or_raise(cls, **values: Any) -> None:
+        """Raise the library's error for these widget values, if any.
+
+        Runs the library's own checks (choices, ranges, cross-option checks) and
+        refuses paths outside ComfyUI's folders (:mod:`.folders`).
+        """
+        flat = widget_values(cls.widgets(), values)
+        if cls.CONFIG_CLASS is not None:
+            build_config(cls.CONFIG_CLASS, flat)
+        folders.confine_options(flat, host.model_folders)
+        own = {**cls.required_inputs(), **cls.optional_inputs()}
+        for name, entry in own.items():
+            spec = entry_spec(name, entry)
+            if spec is not None and values.get(name) is not None:
+                if name in cls.OPEN_CHOICES:
+                    spec = dataclasses.replace(spec, choices=None)
+                validate_value(spec, values[name])
+        cls.check_inputs(values)
 
     @classmethod
     def check_inputs(cls, values: Mapping[str, Any]) -> None:

@@ -35,6 +35,9 @@ __all__ = [
     "Progress",
     "check_interrupt",
     "engine_callbacks",
+    "node_text",
+    "start_warm_up",
+    "warm_up_kernels",
     "host_device",
     "input_path",
     "list_model_files",
@@ -83,6 +86,35 @@ def check_interrupt() -> None:
     management = _comfy("comfy.model_management")
     if management is not None:
         management.throw_exception_if_processing_interrupted()
+
+
+def node_text(text: str) -> None:
+    """Show ``text`` on the running node (ComfyUI's progress text) and in the server's log."""
+    log.warning("%s", text)
+    server, context = _comfy("server"), _comfy("comfy_execution.utils")
+    try:
+        node = context.get_executing_context() if context is not None else None
+        if server is not None and node is not None:
+            server.PromptServer.instance.send_progress_text(text, node.node_id)
+    except Exception:  # noqa: BLE001 - a message must never stop a run
+        log.debug("no progress text for %r", text, exc_info=True)
+
+
+def warm_up_kernels() -> None:
+    """Wait for pymatting's kernels, saying so on the node the first time (see vfxmatte.warmup)."""
+    from vfxmatte.warmup import warm_up
+
+    warm_up(node_text)
+
+
+def start_warm_up() -> None:
+    """Inside ComfyUI, compile pymatting's kernels in a child process while the server starts."""
+    import sys
+
+    if "folder_paths" in sys.modules and os.environ.get("VFXMATTE_NO_WARMUP") != "1":
+        from vfxmatte.warmup import warm_up_in_background
+
+        warm_up_in_background()
 
 
 def engine_callbacks(

@@ -137,6 +137,7 @@ class Matte(_StageNode):
         ocio: str = "",
         **values: Any,
     ) -> tuple[Any, Any, Any]:
+        host.warm_up_kernels()
         frames = image_to_numpy(images, what="images")
         guides = _per_frame(mask_to_numpy(guidance, what="guidance"), len(frames), "guidance")
         shape = frames.shape[1:3]
@@ -187,6 +188,7 @@ class Refine(_StageNode):
         ocio: str = "",
         **values: Any,
     ) -> tuple[Any]:
+        host.warm_up_kernels()
         frames = image_to_numpy(images, what="images")
         alphas = _per_frame(mask_to_numpy(alpha, what="alpha"), len(frames), "alpha")
         confidences = mask_to_numpy(confidence, what="confidence")

@@ -19,7 +19,7 @@ import numpy as np
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import CHANNELS, OutputSet
 from vfxmatte.engine.pipeline import run_pipeline
-from vfxmatte.errors import InputError
+from vfxmatte.errors import InputError, VfxMatteError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.sequence import FramePattern, parse_frame_range
 from vfxmatte.io.write_guard import PathSet, check_writes
@@ -48,16 +48,39 @@ _NOT_WIDGETS = (
 
 
 def _save_mask(folder: str, stem: str, number: int, mask: np.ndarray, plate: PlateRef) -> str:
-    """Write a MASK input as a float EXR the engine reads (channel A); returns its path.
+    """Write a MASK input as a float EXR the engine reads; returns its path.
 
-    Never over a plate frame (the engine then checks its outputs against this file)."""
+    The mask is in every channel (R, G, B and A), so the mask channel widget, which is
+    meant for mask files, reads it whatever it names. Never over a plate frame (the
+    engine then checks its outputs against this file). Removed after the run."""
     path = os.path.join(folder, "keyframes", f"{stem}_key.{number:04d}.exr")
     writes, reads = PathSet(), PathSet()
     writes.add(path, f"key mask of frame {number}")
     reads.add_on_disk(plate.source, "plate", plate.frames)
     check_writes(writes, reads)
-    write_image(path, mask, ["A"], dtype="float")
+    write_image(path, np.repeat(mask[..., None], 4, axis=-1), list("RGBA"), dtype="float")
     return path
+
+
+def _remove_saved(saved: Mapping[str, str]) -> None:
+    """Delete the saved MASK inputs, and their folder when nothing else is in it."""
+    for path in saved:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+    for folder in {os.path.dirname(p) for p in saved}:
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: files of the user's, left alone
+            pass
+
+
+def _user_words(text: str, saved: Mapping[str, str]) -> str:
+    """``text`` with each saved MASK file named as the user knows it (``key_mask``)."""
+    for path, name in saved.items():
+        text = text.replace(path, name).replace(os.path.basename(path), name)
+    return text
 
 
 class MatteShot(ConfigNode):
@@ -117,7 +140,24 @@ class MatteShot(ConfigNode):
         return input_fingerprint(files)
 
     def run(self, plate: PlateRef, output: str, **values: Any) -> dict[str, Any]:
+        self._saved: dict[str, str] = {}  # saved MASK input file -> the input's name
+        try:
+            return self._run(plate, output, values)
+        except VfxMatteError as exc:
+            reworded = _user_words(str(exc), self._saved)
+            if reworded == str(exc):
+                raise
+            try:
+                error = type(exc)(reworded)
+            except TypeError:
+                error = VfxMatteError(reworded)
+            raise error from exc
+        finally:
+            _remove_saved(self._saved)
+
+    def _run(self, plate: PlateRef, output: str, values: Mapping[str, Any]) -> dict[str, Any]:
         config = self.config(plate, output, values)
+        host.warm_up_kernels()  # pymatting's first-run compile, said on the node
         first_pass = (
             config.propagate.backend == "sam2"
             and config.engine.executor == "local"
@@ -131,6 +171,7 @@ class MatteShot(ConfigNode):
         summary = report.summary()
         for number, message in sorted(report.failed.items()):
             summary += f"\nframe {number} failed: {message}"
+        summary = _user_words(summary, self._saved)
         kind, pattern = next(iter(report.outputs.items()))
         channels = CHANNELS["rgba"] if kind == "multilayer" else CHANNELS[kind]
         result = PlateRef(
@@ -175,6 +216,7 @@ class MatteShot(ConfigNode):
             key = flat.get("key_frame", -1)
             number = key if key >= 0 else plate.frames[0]
             flat["mask"] = _save_mask(folder, stem, number, fit(masks[0], what="key_mask"), plate)
+            self.__dict__.setdefault("_saved", {})[flat["mask"]] = "key_mask (the MASK input)"
         if not flat.get("mask"):
             raise InputError(
                 "Matte Shot needs the key frame's mask: connect a MASK to key_mask, or give the "
@@ -189,7 +231,9 @@ class MatteShot(ConfigNode):
                 f"keyframe_masks holds {len(masks)} mask(s) but keyframe_mask_frames names "
                 f"{len(numbers)} frame(s); give one frame number per mask."
             )
-        return [
-            (n, _save_mask(folder, stem, n, fit(m, what=f"keyframe mask of frame {n}"), plate))
-            for n, m in zip(numbers, masks, strict=True)
-        ]
+        out, saved = [], self.__dict__.setdefault("_saved", {})
+        for n, m in zip(numbers, masks, strict=True):
+            path = _save_mask(folder, stem, n, fit(m, what=f"keyframe mask of frame {n}"), plate)
+            saved[path] = f"keyframe_masks (the MASK input, frame {n})"
+            out.append((n, path))
+        return out

@@ -36,11 +36,13 @@ __all__ = [
     "load_checkpoint",
     "load_state_dict",
     "save_checkpoint",
+    "shipped_folders",
     "shipped_weights",
 ]
 
 #: The starter weights of each network kind, trained here and kept in ``weights/``
-#: of the repository (with their config and training log).
+#: of the repository (with their config and training log); wheels carry them as
+#: ``vfxmatte/_weights/`` (see ``setup.py``).
 SHIPPED = {
     "matte": "matte_small.safetensors",
     "colour": "colour.safetensors",
@@ -220,18 +222,31 @@ def cast_checkpoint(
     return load_checkpoint(target)
 
 
-def shipped_weights(kind: str) -> str:
-    """Path of the starter weights of ``kind``, or ``""`` when none are found.
+def shipped_folders() -> list[Path]:
+    """Where starter weights are looked for, first match wins.
 
-    Looked for in ``$VFXMATTE_HOME/weights/`` (a copy a studio manages), then in
-    ``weights/`` beside the package (a clone or an editable install).
+    1. ``$VFXMATTE_HOME/weights/``: a copy a studio manages (overrides the others);
+    2. ``vfxmatte/_weights/`` inside the installed package: the wheel carries them;
+    3. ``weights/`` of the checkout the package runs from (a clone or an editable install).
     """
     from vfxmatte.propagate.checkpoints import vfxmatte_home
 
+    package = Path(__file__).resolve().parent
+    folders = [vfxmatte_home() / "weights", package / "_weights"]
+    if (package.parent / "pyproject.toml").is_file():
+        folders.append(package.parent / "weights")
+    return folders
+
+
+def shipped_weights(kind: str) -> str:
+    """Path of the starter weights of ``kind``, or ``""`` when none are found.
+
+    Looked for in the folders of :func:`shipped_folders`, in that order.
+    """
     name = SHIPPED.get(kind)
     if not name:
         return ""
-    for folder in (vfxmatte_home() / "weights", Path(__file__).resolve().parent.parent / "weights"):
+    for folder in shipped_folders():
         if (folder / name).is_file():
             return str(folder / name)
     return ""

@@ -270,7 +270,7 @@ def topological_order(prompt: dict[str, Any]) -> list[str]:
 def run_prompt(mappings: dict[str, type], prompt: dict[str, Any]) -> dict[str, tuple]:
     """Execute an API-format workflow as ComfyUI does, in topological order.
 
-    Per node: the class from the mappings, ``VALIDATE_INPUTS`` with the widget
+    Per node: the class from the mappings, ``check`` (and ``VALIDATE_INPUTS``) with the widget
     values only (it must say True), ``IS_CHANGED``, link types checked against
     the source's ``RETURN_TYPES``, then ``FUNCTION`` with every input by name.
     Returns each node's outputs (the ``result`` of a ``{"ui", "result"}`` dict).
@@ -281,7 +281,8 @@ def run_prompt(mappings: dict[str, type], prompt: dict[str, Any]) -> dict[str, t
         cls = mappings[node["class_type"]]
         types_ = {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES().get("optional", {})}
         widgets = {k: v for k, v in node["inputs"].items() if not isinstance(v, list)}
-        assert cls.VALIDATE_INPUTS(**widgets) is True, (node_id, cls.VALIDATE_INPUTS(**widgets))
+        assert cls.check(**widgets) is True, (node_id, cls.check(**widgets))
+        assert cls.VALIDATE_INPUTS(**widgets) is True
         if hasattr(cls, "IS_CHANGED"):
             cls.IS_CHANGED(**widgets)
         kwargs = dict(widgets)

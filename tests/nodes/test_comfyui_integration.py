@@ -8,7 +8,7 @@ installed in this Python::
 ComfyUI is started headless on the CPU on a free port, with its input, output
 and custom-node folders in a temporary directory (the checkout is not touched:
 the pack is linked in through ``--extra-model-paths-config``). The test queues
-``nodes/examples/matte_shot_api.json`` with ``POST /prompt``, waits for it in
+``nodes/api_workflows/matte_shot_api.json`` with ``POST /prompt``, waits for it in
 ``GET /history/{prompt_id}`` and checks the EXRs it wrote.
 """
 
@@ -116,7 +116,7 @@ def test_example_workflow_runs_in_comfyui(comfyui) -> None:
     assert "VfxMatte.MatteShot" in pack_nodes and len(pack_nodes) >= 18, (
         root / "comfyui.log"
     ).read_text()
-    prompt = json.loads((ROOT / "nodes" / "examples" / "matte_shot_api.json").read_text())
+    prompt = json.loads((ROOT / "nodes" / "api_workflows" / "matte_shot_api.json").read_text())
     queued = _post(f"{url}/prompt", {"prompt": prompt, "client_id": "vfxmatte-test"})
     assert not queued.get("node_errors"), queued
     prompt_id = queued["prompt_id"]

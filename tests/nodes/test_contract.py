@@ -141,23 +141,23 @@ def test_validate_inputs_returns_the_library_error(nodes) -> None:
     spec = next(s for s in _leaves(PipelineConfig).values() if s.name == "band_fraction")
     with pytest.raises(ConfigError) as expected:
         validate_value(spec, 7.5, where="matte.classical.")
-    assert matte.VALIDATE_INPUTS(matte_classical_band_fraction=7.5) == str(expected.value)
-    text = matte.VALIDATE_INPUTS(decontaminate_backend="multilevle")
+    assert matte.check(matte_classical_band_fraction=7.5) == str(expected.value)
+    text = matte.check(decontaminate_backend="multilevle")
     assert "valid choices" in text and "Did you mean 'multilevel'?" in text
-    assert matte.VALIDATE_INPUTS(matte_classical_band_fraction=0.1) is True
+    assert matte.check(matte_classical_band_fraction=0.1) is True
     shot = nodes["VfxMatte.MatteShot"]
-    assert "no frame token" in shot.VALIDATE_INPUTS(output="out/shot.exr")
-    assert "keyframes expects" in shot.VALIDATE_INPUTS(keyframes="1001:a.png")
-    assert "Unknown colourspace 'ACESgc'" in matte.VALIDATE_INPUTS(image_colourspace="ACESgc")
+    assert "no frame token" in shot.check(output="out/shot.exr")
+    assert "keyframes expects" in shot.check(keyframes="1001:a.png")
+    assert "Unknown colourspace 'ACESgc'" in matte.check(image_colourspace="ACESgc")
     sam2 = nodes["VfxMatte.LoadSam2Model"]
-    assert "multiple of 32" in sam2.VALIDATE_INPUTS(image_size=200)
+    assert "multiple of 32" in sam2.check(image_size=200)
     # The nodes' own widgets are checked the same way (ComfyUI leaves it to the node).
-    text = matte.VALIDATE_INPUTS(mask_mode="inverse")
+    text = matte.check(mask_mode="inverse")
     assert (
         text
         == "Option 'mask_mode' got 'inverse'; valid choices: auto, as is, invert. Did you mean 'invert'?"
     )
-    assert "[1, 100000]" in nodes["VfxMatte.ReadFrames"].VALIDATE_INPUTS(max_frames=0)
+    assert "[1, 100000]" in nodes["VfxMatte.ReadFrames"].check(max_frames=0)
 
 
 def test_a_folder_named_vfxmatte_is_refused() -> None:

@@ -27,8 +27,8 @@ COMFYUI_TARBALL = Path(__file__).resolve().parents[2] / ".." / "shared" / "hosts
 
 
 def _refused(cls, **values) -> str:
-    """The VALIDATE_INPUTS text of a node for these widget values (it must refuse)."""
-    result = cls.VALIDATE_INPUTS(**values)
+    """The check text of a node for these widget values (it must refuse)."""
+    result = cls.check(**values)
     assert result is not True, f"{cls.__name__} accepted {values}"
     return result
 
@@ -70,7 +70,7 @@ def test_files_inside_the_input_output_and_temp_folders_are_read(nodes, comfy) -
     for given in ("keys/a.png", str(comfy.input_dir / "keys" / "a.png"), "keys/../keys/a.png",
                   "run/b.png [output]", str(comfy.output_dir / "run" / "b.png"),
                   "c.png [temp]"):  # fmt: skip
-        assert read_mask.VALIDATE_INPUTS(path=given) is True, given
+        assert read_mask.check(path=given) is True, given
         (mask,) = read_mask().read(path=given)
         assert mask.shape == (1, 8, 8) and float(mask.min()) == 1.0
 
@@ -90,7 +90,7 @@ def test_links_that_lead_out_are_outside(nodes, comfy, comfy_shot, tmp_path) -> 
     assert f"its frame '{frame}' is a link to '{tmp_path / 'other.1003.exr'}'" in text
     # A link that stays inside is fine.
     (comfy.input_dir / "same.png").symlink_to(_mask_file(comfy.input_dir / "real.png"))
-    assert nodes["VfxMatte.ReadMask"].VALIDATE_INPUTS(path="same.png") is True
+    assert nodes["VfxMatte.ReadMask"].check(path="same.png") is True
 
 
 def test_outputs_stay_inside_the_output_folder(nodes, comfy, comfy_shot, tmp_path) -> None:
@@ -123,9 +123,9 @@ def test_matte_shot_paths_keyframes_and_ocio_are_confined(nodes, comfy, comfy_sh
     assert "is outside them" in _refused(shot, output="m.####.exr", mask=PASSWD)
     assert "is outside them" in _refused(shot, output="m.####.exr", guidance="/etc/g.####.exr")
     assert "is outside them" in _refused(shot, output="m.####.exr", keyframes="1003=/etc/passwd")
-    assert shot.VALIDATE_INPUTS(output="m.####.exr", mask="shot/mask.png") is True
+    assert shot.check(output="m.####.exr", mask="shot/mask.png") is True
     assert "is outside them" in _refused(nodes["VfxMatte.OpenPlate"], plate="shot/plate/plate.####.exr", ocio="/etc/ocio.ocio")  # fmt: skip
-    assert nodes["VfxMatte.Matte"].VALIDATE_INPUTS(ocio="ocio://default") is True
+    assert nodes["VfxMatte.Matte"].check(ocio="ocio://default") is True
     # The run itself checks too: a STRING input may come from another node's output.
     plate, *_ = nodes["VfxMatte.OpenPlate"]().open(plate="shot/plate/plate.####.exr")
     with pytest.raises(Exception, match="is outside them"):
@@ -150,13 +150,13 @@ def test_weights_come_from_the_model_folders_only(nodes, comfy, tmp_path) -> Non
             in text
         )
         assert "vfxmatte_matte)" in text
-    assert loader.VALIDATE_INPUTS(weights="m.safetensors") is True
-    assert loader.VALIDATE_INPUTS(weights=str(folder / "m.safetensors")) is True
+    assert loader.check(weights="m.safetensors") is True
+    assert loader.check(weights=str(folder / "m.safetensors")) is True
     # The stage nodes' own weights widgets: in the model folders, by name or path.
     matte = nodes["VfxMatte.Matte"]
     assert "only load matte weights" in _refused(matte, matte_network_weights="/etc/passwd")
     assert "only load colour weights" in _refused(matte, decontaminate_network_weights=PASSWD)
-    assert matte.VALIDATE_INPUTS(matte_network_weights="m.safetensors") is True
+    assert matte.check(matte_network_weights="m.safetensors") is True
     config = matte().config({"matte_network_weights": "m.safetensors"})
     assert config.matte.network.weights == str(folder / "m.safetensors")
     assert "no refine weights file 'r.pt'" in _refused(matte, refine_sparse_weights="r.pt")
@@ -180,7 +180,7 @@ def test_dask_schedulers_must_be_listed(nodes, comfy, monkeypatch) -> None:
         "list it in VFXMATTE_COMFYUI_SCHEDULERS on a trusted machine."
     )
     monkeypatch.setenv("VFXMATTE_COMFYUI_SCHEDULERS", "tcp://head:8786, tcp://10.0.0.66:8786")
-    assert shot.VALIDATE_INPUTS(output="m.####.exr", engine_scheduler="tcp://10.0.0.66:8786")
+    assert shot.check(output="m.####.exr", engine_scheduler="tcp://10.0.0.66:8786")
     assert "it lists tcp://head:8786" in _refused(
         shot, output="m.####.exr", engine_scheduler="tcp://elsewhere:8786"
     )
@@ -189,14 +189,14 @@ def test_dask_schedulers_must_be_listed(nodes, comfy, monkeypatch) -> None:
 def test_the_owner_can_allow_more_folders_or_any_path(nodes, comfy, tmp_path, monkeypatch) -> None:
     mask = _mask_file(tmp_path / "show" / "key.png")
     read_mask, write = nodes["VfxMatte.ReadMask"], nodes["VfxMatte.WriteEXRSequence"]
-    assert read_mask.VALIDATE_INPUTS(path=str(mask)) is not True
+    assert read_mask.check(path=str(mask)) is not True
     monkeypatch.setenv("VFXMATTE_COMFYUI_FOLDERS", os.pathsep.join(["/nowhere", str(mask.parent)]))
-    assert read_mask.VALIDATE_INPUTS(path=str(mask)) is True
-    assert write.VALIDATE_INPUTS(output=str(tmp_path / "show" / "o.####.exr")) is True
-    assert read_mask.VALIDATE_INPUTS(path="/etc/passwd") is not True
+    assert read_mask.check(path=str(mask)) is True
+    assert write.check(output=str(tmp_path / "show" / "o.####.exr")) is True
+    assert read_mask.check(path="/etc/passwd") is not True
     monkeypatch.delenv("VFXMATTE_COMFYUI_FOLDERS")
     monkeypatch.setenv("VFXMATTE_COMFYUI_ALLOW_ANY_PATH", "1")
-    assert read_mask.VALIDATE_INPUTS(path=str(mask)) is True
+    assert read_mask.check(path=str(mask)) is True
     write().write(torch.rand(1, 4, 4, 3), str(tmp_path / "any" / "o.####.exr"), first_frame=7)
     assert (tmp_path / "any" / "o.0007.exr").is_file()
 

@@ -97,7 +97,7 @@ def test_sam2_loader_finds_checkpoints_and_reports_missing_ones(nodes, comfy) ->
     assert model.overrides["propagate.sam2.checkpoint"] == model.path
     with pytest.raises(WeightsError, match="No sam2 weights file 'sam2.1_hiera_large.pt'"):
         loader().load(checkpoint="sam2.1_hiera_large.pt")
-    text = loader.VALIDATE_INPUTS(checkpoint="gone.pt")
+    text = loader.check(checkpoint="gone.pt")
     assert "No sam2 weights file 'gone.pt'" in text and "never downloads" in text
     # auto: the library's own lookup in VFXMATTE_HOME, which is empty here.
     with pytest.raises(
@@ -165,7 +165,7 @@ def test_matte_network_loader_with_a_missing_file(nodes, comfy) -> None:
         loader().load(weights=empty)
     with pytest.raises(WeightsError, match="No matte weights file 'm.safetensors'"):
         loader().load(weights="m.safetensors")
-    assert "No matte weights file" in loader.VALIDATE_INPUTS(weights="m.safetensors")
+    assert "No matte weights file" in loader.check(weights="m.safetensors")
 
 
 @needs_option("decontaminate.network.weights")
@@ -194,4 +194,4 @@ def test_refine_loader_before_the_backend_exists_says_so(nodes, comfy) -> None:
     loader = nodes["VfxMatte.LoadRefineModel"]
     with pytest.raises(ConfigError, match="no 'refine.sparse.weights' option.*Update vfxmatte"):
         loader().load(weights="r.safetensors")
-    assert "no 'refine.sparse.weights' option" in loader.VALIDATE_INPUTS(weights="r.safetensors")
+    assert "no 'refine.sparse.weights' option" in loader.check(weights="r.safetensors")

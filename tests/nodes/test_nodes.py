@@ -68,7 +68,7 @@ def test_read_frames_converts_and_guards_memory(nodes, plate, linear) -> None:
 
 
 def test_open_plate_reports_missing_frames(nodes, shot) -> None:
-    text = nodes["VfxMatte.OpenPlate"].VALIDATE_INPUTS(plate=shot.plate, frames="1001-1010")
+    text = nodes["VfxMatte.OpenPlate"].check(plate=shot.plate, frames="1001-1010")
     assert "5 frame(s)" in text and "1006-1010" in text
 
 
@@ -225,9 +225,7 @@ def test_matte_shot_keyframe_masks_and_load_image_placeholder(nodes, comfy, comf
         plate=plate, output="k/m.####.exr", key_mask=mask, keyframe_masks=later,
         keyframe_mask_frames="1004", output_options_kinds="alpha",
     )  # fmt: skip
-    saved = comfy.output_dir / "k" / "keyframes"
-    assert sorted(p.name for p in saved.iterdir()) == ["m_key.1001.exr", "m_key.1004.exr"]
-    np.testing.assert_array_equal(read_mask(saved / "m_key.1001.exr"), mask[0].numpy())
+    assert not (comfy.output_dir / "k" / "keyframes").exists()  # saved for the run only
     assert out["result"][0].channels == "A" and out["result"][0].frames == tuple(range(1001, 1006))
     assert out["result"][1].startswith("5 frame(s) written")
     with pytest.raises(InputError, match="needs the key frame's mask: connect a MASK to key_mask"):

@@ -1,6 +1,11 @@
 """Write the example workflows, in ComfyUI's API and UI formats, from the node definitions.
 
-    python nodes/examples/make_examples.py
+    python nodes/api_workflows/make_examples.py
+
+API format (``POST /prompt``): ``nodes/api_workflows/<name>_api.json``. UI format (what
+the front end opens): ``nodes/example_workflows/<name>.json``, the folder ComfyUI lists
+under Templates; it holds UI-format files only, each with a thumbnail ``<name>.jpg``
+(``python tests/hosts/comfyui_real.py --thumbnails`` renders them from the real run).
 
 Each workflow is declared once below: its nodes, the widget values that differ
 from the defaults, and its links. Every other widget gets the default its node
@@ -26,6 +31,7 @@ from typing import Any
 __all__ = ["EXAMPLES", "WIDGET_TYPES", "api_workflow", "load_pack", "main", "ui_workflow"]
 
 HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE.parent / "example_workflows"
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
 # id, node id, title, widget values, links {input: (source id, output slot)}, position
@@ -177,8 +183,9 @@ def main() -> None:
     pack = load_pack()
     for name, nodes in EXAMPLES.items():
         (HERE / f"{name}_api.json").write_text(render(api_workflow(pack, nodes)), encoding="utf-8")
-        (HERE / f"{name}_ui.json").write_text(render(ui_workflow(pack, nodes)), encoding="utf-8")
-        print(f"wrote {name}_api.json and {name}_ui.json")
+        ui = TEMPLATES / f"{name}.json"
+        ui.write_text(render(ui_workflow(pack, nodes)), encoding="utf-8")
+        print(f"wrote {name}_api.json and {ui.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":
