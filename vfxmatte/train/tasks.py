@@ -277,7 +277,8 @@ class MatteTask(Task):
         rng = self.rng(step, _STEP)
         cfg = self.config.loss
         gt = batch["alpha"]
-        out = self.model(batch["image"], self.guidance_input(batch, rng))
+        # the band gate is measured from the perturbed mask, also under partial decoding
+        out = self.model(batch["image"], self.guidance_input(batch, rng), batch["guidance"])
         g4, g1 = self.self_guidance_masks(out, gt, step, rng)
         levels = {
             "os8": (out["alpha_os8"], None, cfg.weight_os8),
