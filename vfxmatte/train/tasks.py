@@ -69,12 +69,25 @@ _BATCH, _STEP, _WEAK = 1, 2, 3
 
 def _sources(config: TrainConfig) -> SampleMaker:
     data = config.data
+    if data.source == "photos":
+        from vfxmatte.train.footage import (
+            FootageSampleMaker,
+            PhotoBackgrounds,
+            PhotoForegrounds,
+        )
+
+        backgrounds: Any = PhotoBackgrounds(data.synth_canvas)
+        if data.background_dirs:
+            backgrounds = FolderBackgrounds(data.background_dirs)
+        return FootageSampleMaker(
+            PhotoForegrounds(data.synth_canvas), backgrounds, data, config.guidance
+        )
     if data.source == "folders":
         foregrounds: Any = FolderForegrounds(data.matting_dirs)
     else:
         foregrounds = SyntheticForegrounds(data.synth_canvas)
     if data.background_dirs:
-        backgrounds: Any = FolderBackgrounds(data.background_dirs)
+        backgrounds = FolderBackgrounds(data.background_dirs)
     elif data.source == "folders" and foregrounds.backgrounds:
         backgrounds = FolderBackgrounds(files=foregrounds.backgrounds)
     else:
@@ -199,6 +212,8 @@ class MatteTask(Task):
         arch = matte_arch(self.config.arch)
         if self.config.loss.trimap > 0:
             arch = dataclasses.replace(arch, trimap_head=True)
+        if self.config.band_learned:
+            arch = dataclasses.replace(arch, band_learned=True)
         return PRNMattingNet(arch)
 
     def setup(self, device: torch.device) -> None:
