@@ -102,8 +102,10 @@ def node_text(text: str) -> None:
 
 def warm_up_kernels() -> None:
     """Wait for pymatting's kernels, saying so on the node the first time (see vfxmatte.warmup)."""
-    from vfxmatte.warmup import warm_up
-
+    try:
+        from vfxmatte.warmup import warm_up
+    except ImportError:  # a vfxmatte older than the pack: it compiles when first used
+        return
     warm_up(node_text)
 
 
@@ -112,8 +114,10 @@ def start_warm_up() -> None:
     import sys
 
     if "folder_paths" in sys.modules and os.environ.get("VFXMATTE_NO_WARMUP") != "1":
-        from vfxmatte.warmup import warm_up_in_background
-
+        try:
+            from vfxmatte.warmup import warm_up_in_background
+        except ImportError:  # a vfxmatte older than the pack
+            return
         warm_up_in_background()
 
 

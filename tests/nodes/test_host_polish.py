@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,58 @@ def test_the_web_extension_shows_the_summary(pack) -> None:
     script = (NODES / "web" / "vfxmatte.js").read_text(encoding="utf-8")
     assert "registerExtension" in script and "onExecuted" in script and "message?.text" in script
     assert "serialize: false" in script  # never saved into the workflow's widget values
+
+
+def test_the_pack_requires_the_library_from_its_git_repository() -> None:
+    """vfxmatte is not on the package index: a bare name would not install."""
+    from packaging.requirements import Requirement
+
+    lines = (NODES / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    (line,) = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
+    requirement = Requirement(line)
+    assert requirement.name == "vfxmatte" and requirement.extras == {"classical"}
+    assert requirement.url and requirement.url.startswith("git+https://")
+    pyproject = (NODES / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'dependencies = ["{line}"]' in pyproject
+
+
+NODE_HARNESS = """
+import { registered } from "./scripts/app.js";
+import "./extensions/pack/vfxmatte.js";
+const ext = registered[0];
+function NodeType() { this.widgets = []; }
+NodeType.prototype.addWidget = function (type, name, value, cb, options) {
+  const w = { type, name, value, options }; this.widgets.push(w); return w;
+};
+NodeType.prototype.setDirtyCanvas = function () {};
+NodeType.prototype.onExecuted = function () { this.before = true; };
+await ext.beforeRegisterNodeDef(NodeType, { name: "VfxMatte.MatteShot" });
+function Other() {}
+await ext.beforeRegisterNodeDef(Other, { name: "KSampler" });
+const node = new NodeType();
+node.onExecuted({ text: ["3 frame(s) written", "frame 1002 failed: x"] });
+node.onExecuted({ text: ["6 frame(s) written"] });
+console.log(JSON.stringify({ name: ext.name, before: node.before, widgets: node.widgets,
+                             other: Other.prototype.onExecuted === undefined }));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the extension")
+def test_the_web_extension_puts_the_summary_on_the_node(tmp_path) -> None:
+    """web/vfxmatte.js under Node.js, with a stand-in for ComfyUI's app module."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "app.js").write_text(
+        "export const registered = [];\n"
+        "export const app = { registerExtension: (e) => registered.push(e) };\n"
+    )
+    (tmp_path / "extensions" / "pack").mkdir(parents=True)
+    shutil.copy(NODES / "web" / "vfxmatte.js", tmp_path / "extensions" / "pack" / "vfxmatte.js")
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    (tmp_path / "run.js").write_text(NODE_HARNESS)
+    out = subprocess.run(["node", "run.js"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["before"] and result["other"]  # chained; other packs' nodes untouched
+    (widget,) = result["widgets"]  # one summary widget, updated in place
+    assert widget["value"] == "6 frame(s) written"
+    assert widget["options"]["serialize"] is False
