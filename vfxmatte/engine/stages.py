@@ -228,6 +228,8 @@ class Stages:
         consecutive (a new pass or chunk)."""
         if self._refine is not None and hasattr(self._refine, "reset"):
             self._refine.reset()
+        if hasattr(self._matte, "reset"):  # the classical matte's temporal prior
+            self._matte.reset()
 
 
 def make_propagator(config: PipelineConfig, frames: list[int]) -> Any:
