@@ -110,7 +110,7 @@ def test_values_to_options_round_trip_through_the_library(schema) -> None:
     assert config.propagate.sam2.image_size == 256 and config.engine.overwrite is True
     assert config.matte.classical.band_fraction == 0.05
     assert config.input.colourspace == "ACEScg" and config.guidance_output == "/tmp/g.####.exr"
-    with pytest.raises(PluginError, match="valid: flow, snapcut, sam2"):
+    with pytest.raises(PluginError, match="valid: flow, sam2"):
         config_from_values({"propagate_backend": "sam3"}, schema)
     with pytest.raises(PluginError, match="whole number"):
         config_from_values({"propagate_sam2_image_size": 256.5}, schema)

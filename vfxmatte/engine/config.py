@@ -28,6 +28,7 @@ from vfxmatte.matte.network.options import NetworkMatteConfig
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.propagate.flow import FlowPropagateConfig
 from vfxmatte.propagate.sam2 import Sam2PropagateConfig
+from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
 from vfxmatte.refine import REFINE_BACKENDS
 from vfxmatte.refine.options import SparseRefineConfig
 
@@ -78,6 +79,7 @@ class PropagateStageConfig:
         choices=PROPAGATE_BACKENDS.names(),
     )
     flow: FlowPropagateConfig = field(default_factory=FlowPropagateConfig)
+    snapcut: SnapCutPropagateConfig = field(default_factory=SnapCutPropagateConfig)
     sam2: Sam2PropagateConfig = field(default_factory=Sam2PropagateConfig)
 
 

@@ -89,7 +89,7 @@ class _Run:
         return guidance_header(identity)
 
     def _needs_images(self) -> bool:
-        return self.config.propagate.backend == "flow"
+        return self.config.propagate.backend in ("flow", "snapcut")
 
     def _is_done(self, number: int) -> bool:
         if self.config.engine.overwrite:
@@ -220,6 +220,9 @@ class _Run:
                 guidance = propagator.reset(display, self.key_masks[number], index=number)
             else:
                 guidance = propagator.step(display, index=number)
+        drift = getattr(propagator, "drift", None)
+        if drift is not None:
+            self.report.drift.add(number, drift)
         if reuse:
             alpha = self._alpha_on_disk(number) if feed_matte else None
             if alpha is not None:

@@ -17,16 +17,16 @@ PROPAGATE_BACKENDS = Registry(
             "dense optical-flow warp of the previous mask + cleanup (weight-free)",
         ),
         BackendEntry(
-            "snapcut",
-            "vfxmatte.propagate.snapcut:SnapCutPropagator",
-            "Video SnapCut-style local colour windows + shape prior carried by consistent flow, "
-            "occlusion-aware, with a drift report (weight-free)",
-        ),
-        BackendEntry(
             "sam2",
             "vfxmatte.propagate.sam2:Sam2Propagator",
             "SAM 2 video predictor (official sam2 package), several objects, bounded memory",
             extra="sam2",
+        ),
+        BackendEntry(
+            "snapcut",
+            "vfxmatte.propagate.snapcut:SnapCutPropagator",
+            "Video SnapCut-style local colour windows + shape prior carried by consistent flow, "
+            "occlusion-aware, with a drift report (weight-free)",
         ),
         BackendEntry(
             "static",
