@@ -23,6 +23,7 @@ from vfxmatte.errors import InputError, VfxMatteError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.sequence import FramePattern, parse_frame_range
 from vfxmatte.io.write_guard import PathSet, check_writes
+from vfxmatte.propagate.drift import DriftReport
 
 from . import folders, host
 from .common import MODEL_INPUTS, PLATE, ConfigNode, PlateRef, build_host_config, model_overrides
@@ -45,6 +46,14 @@ _NOT_WIDGETS = (
     "propagate.sam2",
     "engine.progress",
 )
+
+
+def drift_text(drift: DriftReport) -> str:
+    """The drift output: the summary line, then ``frame:confidence`` for every frame."""
+    if not drift.samples:
+        return ""
+    frames = " ".join(f"{n}:{c:.2f}" for n, c in drift.confidence().items())
+    return f"{drift.summary()}\n{frames}"
 
 
 def _save_mask(folder: str, stem: str, number: int, mask: np.ndarray, plate: PlateRef) -> str:
@@ -86,8 +95,15 @@ def _user_words(text: str, saved: Mapping[str, str]) -> str:
 class MatteShot(ConfigNode):
     """Plate + keyframe mask -> mattes of every frame written as EXR (the ``matte`` command)."""
 
-    RETURN_TYPES = (PLATE, "STRING")
-    RETURN_NAMES = ("result", "summary")
+    RETURN_TYPES = (PLATE, "STRING", "STRING")
+    RETURN_NAMES = ("result", "summary", "drift")
+    OUTPUT_TOOLTIPS = (
+        "The written mattes as a plate.",
+        "What the run did.",
+        "Propagation drift (snapcut backend): which frames look unreliable and where to add "
+        "a keyframe, then every frame's confidence (frame:confidence, 0-1); empty for "
+        "backends that do not measure it.",
+    )
     FUNCTION = "run"
     CATEGORY = "vfxmatte/matte"
     OUTPUT_NODE = True
@@ -181,7 +197,9 @@ class MatteShot(ConfigNode):
             plate.height,
             ",".join(channels),
         )
-        return {"ui": {"text": [summary]}, "result": (result, summary)}
+        drift = drift_text(report.drift)
+        text = [summary, report.drift.summary()] if drift else [summary]
+        return {"ui": {"text": text}, "result": (result, summary, drift)}
 
     def config(self, plate: PlateRef, output: str, values: Mapping[str, Any]) -> PipelineConfig:
         """The run's config: widgets, plate, resolved paths, MASK inputs saved as files, models."""

@@ -49,6 +49,7 @@ def _config(shot, out, **engine) -> PipelineConfig:
     config.output_options.kinds = "alpha"
     config.engine.progress = False
     config.engine.executor, config.engine.workers = "dask", 1
+    config.engine.force_executor = True  # the shot is too small for Dask to win
     for key, value in engine.items():
         setattr(config.engine, key, value)
     return config

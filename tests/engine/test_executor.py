@@ -160,7 +160,10 @@ def test_a_bad_frame_fails_alone_as_in_the_local_loop(small_shot, cluster, tmp_p
     assert list(expected.failed) == [1003]
     # Its own local cluster (started and closed by the run): propagation runs here,
     # beside the chunks, and skips the bad frame as the local loop does.
-    config = _config(small_shot, tmp_path / "dask", executor="dask", workers=2, on_error="skip")
+    config = _config(
+        small_shot, tmp_path / "dask", executor="dask", workers=2, on_error="skip",
+        force_executor=True,
+    )  # fmt: skip
     config.plate = plate
     environ = dict(os.environ)
     report = run_pipeline(config)
@@ -273,3 +276,25 @@ def test_bad_executor_options(small_shot, tmp_path) -> None:
     config = _config(small_shot, tmp_path, executor="dask", workers=-1)
     with pytest.raises(ConfigError, match="'engine.workers' got -1"):
         run_pipeline(config)
+
+
+def test_a_shot_too_small_for_dask_runs_locally_unless_forced(
+    small_shot, reference, tmp_path, caplog
+) -> None:
+    from vfxmatte.engine.executors import LOCAL_DASK_OVERHEAD_S, too_small_for_dask
+
+    config = _config(small_shot, tmp_path / "small", executor="dask", workers=2)
+    start = time.perf_counter()
+    with caplog.at_level("WARNING", logger="vfxmatte.engine.executors"):
+        report = run_pipeline(config)
+    assert time.perf_counter() - start < LOCAL_DASK_OVERHEAD_S  # no cluster was started
+    assert "too small for Dask, running locally unless forced" in caplog.text
+    assert "--engine.force-executor" in caplog.text
+    assert report.written == FRAMES
+    assert not list((tmp_path / "small").glob("*guidance*"))  # the local loop: no guidance files
+    _assert_same_frames(reference, tmp_path / "small")
+    # A long 4K shot on 8 cores is worth a cluster; one core never is.
+    assert too_small_for_dask(config, 3840, 2160, 200, cores=8) is None
+    assert too_small_for_dask(config, 3840, 2160, 200, cores=1) is not None
+    config.engine.workers = 1
+    assert too_small_for_dask(config, 3840, 2160, 200, cores=8) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import subprocess
@@ -213,3 +214,73 @@ def test_export_with_refine_matches_the_engine_stages(weights, tmp_path):
     result = Stages(config, colour).process(frame, x[0, 3].numpy(), display)
     # same network, same decoding, same refiner: only float rounding of the sRGB curve differs
     assert np.abs(result.alpha - exported).max() < 1e-3
+
+
+def test_refiner_in_half_precision_matches_float32(tmp_path):
+    """The refiner of a half-cast export: its alpha agrees with float32 (it was off by 0.9)."""
+    from vfxmatte.export.refine import ExportRefine
+
+    _, net = _refine_checkpoint(tmp_path, 8)
+    refine = ExportRefine(net.eval(), 0.3)
+    g = torch.Generator().manual_seed(9)
+    h, w = 120, 329  # half grid coordinates are 0.25 px apart at x ~ 300: bilinear goes wrong
+    img, a = torch.rand(1, 3, h, w, generator=g), torch.rand(1, 1, h, w, generator=g)
+    e = (torch.rand(1, 1, h, w, generator=g) * 0.6).half().float()  # same selection in both
+    feats = torch.randn(1, 8, h, w, generator=g)
+    with torch.no_grad():
+        ref = refine(img, a, e, feats)
+        half = copy.deepcopy(refine).half()(img.half(), a.half(), e.half(), feats.half())
+    assert half.dtype == torch.float16
+    refined = e[0, 0] > 0.3
+    assert refined.float().mean() > 0.3
+    diff = (half.float() - ref).abs()[0, 0]
+    # what is left is the rounding of the half inputs themselves (float16: 11 bits)
+    assert diff[refined].max() < 0.05 and diff[~refined].max() < 1e-3
+
+
+def test_whole_export_with_refiner_in_half_matches_float32(weights, tmp_path):
+    refine_path, _ = _refine_checkpoint(tmp_path, 8)
+    module = build_export(weights[0], working_size=512, refine_weights=refine_path,
+                          refine_tau=0.3)  # fmt: skip
+    x = _input(150, 329, seed=6)
+    save_torchscript(module, tmp_path / "m.pt", example=x)
+    half = torch.jit.load(str(tmp_path / "m.pt")).half()
+    with torch.no_grad():
+        ref = module(x)[0, 3]
+        out = half(x.half())[0, 3].float()
+    diff = (out - ref).abs()
+    # pixels near tau may be refined in one precision and not in the other: a few outliers
+    assert diff.mean() < 2e-3 and torch.quantile(diff.flatten(), 0.995) < 0.03
+
+
+def _identity_colour(folder):
+    """A colour network whose prediction is its input (zero residual)."""
+    colour = ColourNet({"widths": (8, 8, 8, 8)})
+    torch.nn.init.zeros_(colour.out.weight)
+    torch.nn.init.zeros_(colour.out.bias)
+    path = folder / "identity_colour.safetensors"
+    save_checkpoint(path, "colour", {"arch": dataclasses.asdict(colour.arch)},
+                    colour.state_dict())  # fmt: skip
+    return str(path)
+
+
+def test_one_exposure_rule_keeps_highlights_above_1_in_export_and_cli(weights, tmp_path):
+    """Scene-linear highlights in the soft band come back at their level in both paths."""
+    from vfxmatte.decontaminate.network import NetworkForeground, NetworkForegroundConfig
+
+    colour = _identity_colour(tmp_path)
+    h, w = 64, 96
+    rng = np.random.default_rng(3)
+    rgb = (0.1 + 0.3 * rng.random((h, w, 3))).astype(np.float32)
+    rgb[30:34, 40:45] = np.linspace(1.28, 1.53, 5, dtype=np.float32)[None, :, None]  # 0.3%
+    alpha = np.full((h, w), 0.5, np.float32)  # all soft band
+    module = build_export(weights[0], colour, working_size=128)
+    with torch.no_grad():
+        fg_export = module._foreground(torch.from_numpy(rgb).permute(2, 0, 1)[None],
+                                       torch.from_numpy(alpha)[None, None])  # fmt: skip
+    fg_export = fg_export[0].permute(1, 2, 0).numpy()
+    fg_cli = NetworkForeground(NetworkForegroundConfig(weights=colour, device="cpu"))(rgb, alpha)
+    for fg in (fg_export, fg_cli):
+        np.testing.assert_allclose(fg[30:34, 40:45], rgb[30:34, 40:45], rtol=1e-4)
+        np.testing.assert_allclose(fg, rgb, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fg_export, fg_cli, rtol=1e-4, atol=1e-5)

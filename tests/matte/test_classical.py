@@ -21,6 +21,7 @@ from vfxmatte.matte.trimap import search_band
 # The narrow symmetric band of the first version of this stage: the baseline to beat.
 NARROW = ClassicalMatteConfig(trimap="band", band_fraction=0.02, outer_fraction=0.02,
                               prior_weight=0.0, epsilon=1e-7)
+LEGACY = ClassicalMatteConfig(legacy=True)  # the previous default: geodesic trimap
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -147,7 +148,7 @@ def test_translucent_veil_hair_and_a_misplaced_mask(shift):
     """The issue's acceptance case in small: the measured ratios were 0.25 / 0.15 overall,
     veil 0.41 / 0.18, hair 0.79 / 0.80, edge 0.04 / 0.03 (narrow band: 0.59 / 0.85)."""
     image, guidance, gt, regions = veil_hair_scene(shift)
-    alpha, _ = matte_classical(image, guidance)
+    alpha, _ = matte_classical(image, guidance, LEGACY)
     narrow, _ = matte_classical(image, guidance, NARROW)
     assert sad(alpha, gt) < 0.4 * sad(guidance, gt)
     assert sad(alpha, gt) < 0.6 * sad(narrow, gt)
@@ -155,9 +156,23 @@ def test_translucent_veil_hair_and_a_misplaced_mask(shift):
     assert ratios["veil under the mask"] < 0.6, ratios
     assert ratios["hair beyond the mask"] < 0.9, ratios
     assert ratios["edge"] < 0.1, ratios
-    trimap = trimap_classical(image, guidance)
+    trimap = trimap_classical(image, guidance, LEGACY)
     veil = regions["veil under the mask"]
     assert (trimap[veil] == 1.0).mean() < 0.1, "the veil must not be definite foreground"
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (3, -4)])
+def test_inferred_trimap_on_the_veil_and_hair_scene(shift):
+    """The default (trimap='infer') on the same scene: measured 0.53 overall, veil 0.78,
+    hair beyond the mask 0.87, edge 0.09 at shift (0, 0). Worse than the geodesic trimap
+    on this drawn scene (0.25), better on the photo shots of benchmarks/matte_bench.py."""
+    image, guidance, gt, regions = veil_hair_scene(shift)
+    alpha, _ = matte_classical(image, guidance)
+    assert sad(alpha, gt) < 0.65 * sad(guidance, gt)
+    ratios = {k: sad(alpha, gt, m) / sad(guidance, gt, m) for k, m in regions.items()}
+    assert ratios["edge"] < 0.15, ratios
+    assert ratios["veil under the mask"] < 0.9, ratios
+    assert ratios["hair beyond the mask"] < 0.95, ratios
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -237,8 +252,9 @@ def test_two_objects_two_crops_and_cost_follows_the_band(monkeypatch):
         return out
 
     monkeypatch.setattr(closed_form, "matting_laplacian_band", spy)
-    alpha, _ = matte_classical(image, guidance)
-    n_unknown = int((trimap_classical(image, guidance) == 0.5).sum())
+    cfg = ClassicalMatteConfig(grow_rounds=0)  # one solve per crop
+    alpha, _ = matte_classical(image, guidance, cfg)
+    n_unknown = int((trimap_classical(image, guidance, cfg) == 0.5).sum())
     assert len(sizes) == 2, "one system per band region"
     assert sum(sizes) == n_unknown, "the systems hold the unknown pixels only"
     assert sad(alpha, gt) < 0.05 * sad(guidance, gt), "the smaller object keeps its core"
@@ -246,7 +262,7 @@ def test_two_objects_two_crops_and_cost_follows_the_band(monkeypatch):
 
 def test_large_crops_are_solved_at_reduced_resolution(scene):
     image, guidance, gt = scene
-    cfg = ClassicalMatteConfig(max_crop_pixels=4096)  # ~100x100 -> 64x64
+    cfg = ClassicalMatteConfig(trimap="geodesic", max_crop_pixels=4096)  # ~100x100 -> 64x64
     alpha, _ = matte_classical(image, guidance, cfg)
     trimap = trimap_classical(image, guidance, cfg)
     assert (alpha[trimap == 1.0] == 1.0).all() and (alpha[trimap == 0.0] == 0.0).all()

@@ -189,3 +189,21 @@ def test_two_pass_progress_covers_the_sam2_pass_and_its_reuse(pack, comfy) -> No
     bar = comfy.bars[-1]
     on_progress(ProgressEvent(1001, 1, 3, "reused"))
     assert bar.current == 4 and bar.updates == [3, 1]
+
+
+def test_matte_shot_drift_output(nodes, comfy, comfy_shot) -> None:
+    plate = _plate(nodes, comfy_shot)
+    node = nodes["VfxMatte.MatteShot"]
+    assert node.RETURN_NAMES[-1] == "drift" and len(node.OUTPUT_TOOLTIPS) == 3
+    out = node().run(
+        plate=plate, output="drift/m.####.exr", mask=comfy_shot.mask, propagate_backend="snapcut"
+    )
+    drift = out["result"][2]
+    head, frames = drift.split("\n")
+    assert head.startswith("propagation drift:")
+    assert [int(item.split(":")[0]) for item in frames.split()] == FRAMES
+    assert all(0.0 <= float(item.split(":")[1]) <= 1.0 for item in frames.split())
+    flow = node().run(
+        plate=plate, output="flow/m.####.exr", mask=comfy_shot.mask, propagate_backend="flow"
+    )
+    assert flow["result"][2] == ""  # flow does not measure itself

@@ -525,3 +525,20 @@ def test_progress_dialog_stays_alive_while_the_worker_is_silent(fake_nuke, monke
         "propagating frame 1003 (3/5) (2 s)",
     ]
     assert fake_nuke.printed == ["vfxmatte worker warning: dense fallback"]
+
+
+def test_status_names_where_propagation_drifts(fake_nuke) -> None:
+    group = create_node()
+    job = process_module.Job({}, "/tmp/out/VfxMatte.####.exr", [1001, 1002], [], False, {})
+    report = {
+        "summary": "12 frame(s) written, 0 already done in 3.0 s",
+        "written": [1001],
+        "drift": {"unreliable": [[1005, 1009, 1007]]},
+        "drift_summary": "propagation drift: frames 1005-1009 look unreliable: add a keyframe "
+        "near 1007",
+    }
+    status = process_module.show_result(group, job, report)
+    assert status.endswith("frames 1005-1009 look unreliable: add a keyframe near 1007")
+    assert group["status"].value() == status
+    calm = process_module.show_result(group, job, {**report, "drift": {"unreliable": []}})
+    assert "drift" not in calm

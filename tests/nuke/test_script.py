@@ -346,7 +346,7 @@ def test_knob_lines_use_nukes_layout(knobs) -> None:
         "addUserKnob {4 propagate_backend l backend t "
     )
     assert knob_line(by_name["propagate_backend"]).endswith(
-        "+STARTLINE M {flow sam2 static given}}"
+        "+STARTLINE M {flow sam2 snapcut static given}}"
     )
     assert knob_line(by_name["grp_propagate_flow"]).endswith(" n 1}")
     assert (

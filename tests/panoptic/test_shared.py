@@ -38,7 +38,7 @@ def _indices(scene):
 def test_segments_match_the_classical_stage(scene):
     labels, k_count = _indices(scene)
     display = to_display(scene.image, "lin_rec709", clip=True)
-    cfg = ClassicalMatteConfig()
+    cfg = ClassicalMatteConfig(trimap="geodesic")  # the trimap the shared system uses
     shared = matte_segments_shared(display, labels, k_count, cfg, back=0)
     boxes = segment_boxes(labels, k_count)
     for k in range(1, k_count):

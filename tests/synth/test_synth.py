@@ -285,3 +285,17 @@ def test_full_hd_frame_is_fast() -> None:
     log.info("1920x1080 frame rendered in %.2f s", elapsed)
     assert frame.image.shape == (1080, 1920, 3)
     assert elapsed < 10.0
+
+
+def test_occluder_card_hides_the_objects_and_keeps_the_identity() -> None:
+    spec = ShotSpec(width=160, height=90, frames=9, occluder=True, occluder_width=0.6,
+                    occluder_speed=-4.0, speed=2.0, seed=3, supersample=2)  # fmt: skip
+    plain = render_frame(dataclasses.replace(spec, occluder=False), 4)
+    frame = render_frame(spec, 4)
+    # mid-shot the card covers the frame's middle 60%: objects there are hidden
+    assert frame.alpha[:, 40:120].max() == 0.0
+    assert plain.alpha[:, 40:120].max() > 0.5
+    recon = frame.alpha[..., None] * frame.fg + (1 - frame.alpha[..., None]) * frame.background
+    np.testing.assert_allclose(recon, frame.image, atol=1e-4)
+    np.testing.assert_allclose(frame.layers.sum(axis=-1), 1.0, atol=1e-5)
+    assert (frame.alpha <= plain.alpha + 1e-6).all()

@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {kind:<11} {pattern}")
     for number, message in sorted(report.failed.items()):
         print(f"  frame {number} failed: {message}", file=sys.stderr)
+    if report.drift.samples:
+        print(f"  {report.drift.summary()}")
     if report.cancelled:
         return 130
     return 0 if report.ok else 1

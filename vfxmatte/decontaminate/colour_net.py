@@ -19,7 +19,26 @@ from torch import nn
 from vfxmatte.config import param, validate_fields
 from vfxmatte.errors import ConfigError
 
-__all__ = ["ColourArchConfig", "ColourNet", "colour_arch_config"]
+__all__ = ["ColourArchConfig", "ColourNet", "colour_arch_config", "colour_exposure"]
+
+
+def colour_exposure(linear: torch.Tensor) -> torch.Tensor:
+    """The one scaling rule for scene-linear input: ``s = max(1, max of what the net sees)``.
+
+    The network sees ``srgb(linear / s)`` and its prediction is brought back as
+    ``srgb^-1(F) * s``. Dividing by the maximum (not a percentile) keeps every
+    pixel of the crop in [0, 1], so no highlight is clipped before the network and
+    none comes back dimmed (a percentile clipped the soft band of bright edges:
+    foreground 1.20 where the plate was 1.28-1.53). Used by the
+    ``decontaminate.backend=network`` path and by the TorchScript export alike.
+
+    Args:
+        linear: scene-linear RGB of any shape.
+
+    Returns:
+        0-d tensor of ``linear``'s dtype, at least 1.
+    """
+    return torch.clamp(linear.amax(), min=1.0)
 
 
 @dataclass

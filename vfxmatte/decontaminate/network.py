@@ -7,9 +7,11 @@ the band are run through the network at full resolution with ``context_margin``
 pixels of context, and only their band pixels are written back.
 
 The network sees display-referred colour. Each crop is first divided by its
-exposure ``s = max(1, 99.9th percentile)`` so scene-linear highlights stay in
-range, converted with the sRGB curve, and the predicted colour is converted back
-and multiplied by ``s``: highlights in the band keep their scene-linear level.
+exposure ``s = max(1, crop maximum)``
+(:func:`~vfxmatte.decontaminate.colour_net.colour_exposure`, the rule the
+TorchScript export uses too) so scene-linear highlights stay in range, converted
+with the sRGB curve, and the predicted colour is converted back and multiplied
+by ``s``: highlights in the band keep their scene-linear level.
 
 Torch is imported when the backend is built, not when its options are read.
 """
@@ -90,9 +92,10 @@ class NetworkForeground:
     def _run_crop(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         import torch
 
+        from vfxmatte.decontaminate.colour_net import colour_exposure
         from vfxmatte.matte.network.prn import pad_to_stride
 
-        exposure = max(1.0, float(np.percentile(image, 99.9)))
+        exposure = float(colour_exposure(torch.from_numpy(np.ascontiguousarray(image))))
         display = np.clip(linear_to_srgb(image / np.float32(exposure)), 0.0, 1.0)
         img = torch.from_numpy(np.ascontiguousarray(display, np.float32)).permute(2, 0, 1)[None]
         alp = torch.from_numpy(np.ascontiguousarray(alpha, np.float32))[None, None]

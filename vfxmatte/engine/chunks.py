@@ -24,6 +24,9 @@ rename), so no frame is ever seen half written.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import gc
 import json
 import logging
 import os
@@ -39,11 +42,12 @@ import numpy as np
 from vfxmatte.config import config_to_dict
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.digest import FrameSettings, run_settings
-from vfxmatte.engine.outputs import FrameResult, OutputSet
+from vfxmatte.engine.outputs import OutputSet
+from vfxmatte.engine.prefetch import ReadAhead, WriteBehind
 from vfxmatte.engine.stages import ColourContext, Stages, open_shot_plate
 from vfxmatte.errors import MissingFramesError, OutputError, VfxMatteError
+from vfxmatte.io.frame import Frame
 from vfxmatte.io.mask import read_mask
-from vfxmatte.io.plate import Plate
 from vfxmatte.io.sequence import FramePattern, compress_frames
 
 __all__ = [
@@ -54,6 +58,7 @@ __all__ = [
     "StagesCache",
     "auto_chunk_size",
     "cpu_count",
+    "exit_quickly",
     "frame_range_text",
     "limit_threads",
     "plan_chunks",
@@ -294,24 +299,23 @@ def _needed(sequence: list[int], todo: set[int], overlap: int) -> list[bool]:
     return [any(f in todo for f in sequence[i : i + overlap + 1]) for i in range(len(sequence))]
 
 
-def _process(task: ChunkTask, stages: Stages, plate: Plate, number: int) -> FrameResult:
-    timer = stages.timer
-    with timer.stage("read"):
-        frame = plate.read(number)
-        display = task.colour.display(frame.pixels[..., :3])
-    with timer.stage("guidance"):
-        guidance = task.guidance.read(number, task.shape)
-    return stages.process(frame, guidance, display)
-
-
 def _reset_sequence(stages: Any) -> None:
     reset = getattr(stages, "reset_sequence", None)
     if callable(reset):
         reset()
 
 
+class _Stopped(Exception):
+    """A frame error under ``on_error=stop`` (or an output error) ended the chunk."""
+
+
 class _ChunkRun:
-    """The frames of one chunk, as :func:`run_chunk` walks them."""
+    """The frames of one chunk, as :func:`run_chunk` walks them.
+
+    Frames are read ahead on one thread and written behind on another
+    (``engine.io_depth``, :mod:`vfxmatte.engine.prefetch`); a frame's status is
+    recorded in frame order, once its files are written.
+    """
 
     def __init__(
         self, task: ChunkTask, stages: Stages, on_frame: Callable[[int, str], None] | None
@@ -325,6 +329,8 @@ class _ChunkRun:
         frames = [*task.chunk.warmup, *task.chunk.frames]
         self.plate = open_shot_plate(task.config, frames) if self.todo else None
         self.result = ChunkResult(task.chunk, worker=f"{os.uname().nodename}:{os.getpid()}")
+        self.frames: ReadAhead[tuple[Frame, np.ndarray, np.ndarray]] | None = None
+        self.writes: WriteBehind | None = None
 
     def record(self, number: int, status: str) -> None:
         if number in self.writable:
@@ -332,26 +338,81 @@ class _ChunkRun:
             if self.on_frame is not None:
                 self.on_frame(number, status)
 
-    def frame(self, number: int) -> str:
-        """Process (and write, if to do) one frame: ``ok``, ``failed`` or ``stop``."""
-        try:
-            result = _process(self.task, self.stages, self.plate, number)  # type: ignore[arg-type]
-            if number in self.todo:
-                with self.stages.timer.stage("write"):
-                    self.outputs.write(result)
-        except VfxMatteError as exc:
-            if number not in self.writable:
-                log.warning("Warm-up frame %d failed (%s); continuing without it.", number, exc)
-                return "failed"
-            log.error("Frame %d failed: %s", number, exc)
-            self.result.messages[number] = str(exc)
-            self.record(number, "failed")
-            if self.task.config.engine.on_error == "stop" or isinstance(exc, OutputError):
-                self.result.error = exc
-                return "stop"
+    def load(self, number: int) -> tuple[Frame, np.ndarray, np.ndarray]:
+        """Plate frame, its display copy and its guidance (on the reader thread)."""
+        frame = self.plate.read(number)  # type: ignore[union-attr]
+        display = self.task.colour.display(frame.pixels[..., :3])
+        return frame, display, self.task.guidance.read(number, self.task.shape)
+
+    def failed(self, number: int, exc: VfxMatteError) -> str:
+        """Record a frame error: ``failed``, or raise :class:`_Stopped` to end the chunk."""
+        if number not in self.writable:
+            log.warning("Warm-up frame %d failed (%s); continuing without it.", number, exc)
             return "failed"
-        self.record(number, "written" if number in self.todo else "reused")
+        log.error("Frame %d failed: %s", number, exc)
+        self.result.messages[number] = str(exc)
+        self.record(number, "failed")
+        if self.task.config.engine.on_error == "stop" or isinstance(exc, OutputError):
+            self.result.error = exc
+            raise _Stopped
+        return "failed"
+
+    def written(self, number: int, error: BaseException | None) -> None:
+        """A frame's write ended (on the writer thread); record it here, in order."""
+        if error is None:
+            self.record(number, "written")
+        elif isinstance(error, VfxMatteError):
+            self.failed(number, error)
+        else:
+            raise error
+
+    def frame(self, number: int, should_stop: Callable[[], bool] | None = None) -> str:
+        """Process (and write, if to do) one frame: ``ok``, ``failed`` or ``cancelled``
+        (computed, not written); :class:`_Stopped` ends the chunk."""
+        frames, writes, timer = self.frames, self.writes, self.stages.timer
+        assert frames is not None and writes is not None
+        try:
+            with timer.stage("read"):  # the wait for the reader thread
+                frame, display, guidance = frames.take(number)
+            result = self.stages.process(frame, guidance, display)
+        except VfxMatteError as exc:
+            writes.flush()  # the frames before it are recorded first
+            return self.failed(number, exc)
+        if number in self.todo:
+            with timer.stage("write"):  # the wait for the writer thread
+                writes.make_room()
+            if writes.threaded and should_stop is not None and should_stop():
+                # Polled again once the earlier frames are recorded, so that a stop
+                # after frame N leaves frames up to N, as without threads.
+                return "cancelled"
+            writes.submit(number, functools.partial(self.outputs.write, result))
+        else:
+            writes.then(functools.partial(self.record, number, "reused"))
         return "ok"
+
+    def walk(
+        self, sequence: list[int], needed: list[bool], should_stop: Callable[[], bool] | None
+    ) -> None:
+        """Every frame of ``sequence`` in order; :class:`_Stopped` ends the walk."""
+        writes = self.writes
+        assert writes is not None
+        cold = True
+        for number, need in zip(sequence, needed, strict=True):
+            if not need:
+                cold = True
+                writes.then(functools.partial(self.record, number, "reused"))
+                continue
+            if should_stop is not None and should_stop():
+                self.result.cancelled = True
+                break
+            if cold:
+                _reset_sequence(self.stages)
+            outcome = self.frame(number, should_stop)
+            if outcome == "cancelled":
+                self.result.cancelled = True
+                break
+            cold = outcome == "failed"  # the history has a hole: start again cold
+        writes.flush()
 
 
 def run_chunk(
@@ -366,6 +427,8 @@ def run_chunk(
     Frames are processed in order. A frame is skipped when it is done and none of
     the ``engine.overlap`` frames after it is to do; the stages' temporal state is
     reset (``reset_sequence``) wherever the processed frames are not consecutive.
+    The next frames are read and the previous ones written on their own threads
+    (``engine.io_depth``); the frames are the same as without them.
 
     Args:
         on_frame: called with ``(number, status)`` after each frame of the chunk.
@@ -381,21 +444,16 @@ def run_chunk(
     run = _ChunkRun(task, stages, on_frame)
     sequence = [*task.chunk.warmup, *task.chunk.frames]
     needed = _needed(sequence, run.todo, task.config.engine.overlap)
-    cold = True
-    for number, need in zip(sequence, needed, strict=True):
-        if not need:
-            cold = True
-            run.record(number, "reused")
-            continue
-        if should_stop is not None and should_stop():
-            run.result.cancelled = True
-            break
-        if cold:
-            _reset_sequence(stages)
-        outcome = run.frame(number)
-        if outcome == "stop":
-            break
-        cold = outcome == "failed"  # the history has a hole: start again cold
+    reads = [n for n, need in zip(sequence, needed, strict=True) if need]
+    depth, timer = task.config.engine.io_depth, stages.timer
+    with (
+        ReadAhead(run.load, reads, depth, timer=timer) as run.frames,
+        WriteBehind(run.written, depth, timer=timer) as run.writes,
+    ):
+        try:
+            run.walk(sequence, needed, should_stop)
+        except _Stopped:
+            pass
     seconds = stages.timer.seconds
     run.result.timings = {k: v - before.get(k, 0.0) for k, v in seconds.items()}
     return run.result
@@ -420,10 +478,29 @@ def file_system_now(folder: str) -> int:
 _PROCESS_CACHE = StagesCache()
 
 
+def exit_quickly() -> None:
+    """Let this worker process end without a last garbage collection over its objects.
+
+    With torch loaded, the collection Python runs at exit takes seconds (1.8 s
+    measured for ``import torch`` alone), which a cluster's close waits for, once
+    per worker ("worker process still alive, killing"). Freezing the objects at
+    exit (``gc.freeze`` from ``atexit``) skips it; files are closed by their owners
+    before (outputs are written and renamed by then).
+    """
+    global _EXIT_QUICKLY
+    if not _EXIT_QUICKLY:
+        atexit.register(gc.freeze)
+        _EXIT_QUICKLY = True
+
+
+_EXIT_QUICKLY = False
+
+
 def init_worker_process(threads: int) -> None:
     """Initializer of a worker process of the ``processes`` executor."""
     _PROCESS_CACHE.threads = threads
     limit_threads(threads)
+    exit_quickly()
 
 
 def run_chunk_in_process(task: ChunkTask) -> ChunkResult:

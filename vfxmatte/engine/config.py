@@ -28,6 +28,7 @@ from vfxmatte.matte.network.options import NetworkMatteConfig
 from vfxmatte.propagate import PROPAGATE_BACKENDS
 from vfxmatte.propagate.flow import FlowPropagateConfig
 from vfxmatte.propagate.sam2 import Sam2PropagateConfig
+from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
 from vfxmatte.refine import REFINE_BACKENDS
 from vfxmatte.refine.options import SparseRefineConfig
 
@@ -78,6 +79,7 @@ class PropagateStageConfig:
         choices=PROPAGATE_BACKENDS.names(),
     )
     flow: FlowPropagateConfig = field(default_factory=FlowPropagateConfig)
+    snapcut: SnapCutPropagateConfig = field(default_factory=SnapCutPropagateConfig)
     sam2: Sam2PropagateConfig = field(default_factory=Sam2PropagateConfig)
 
 
@@ -178,6 +180,20 @@ class EngineConfig:
         "all: the whole job; propagate: only write the guidance masks (to --guidance-output, "
         "default beside the output) and stop, the first job of a render-farm split.",
         choices=("all", "propagate"),
+    )
+    force_executor: bool = param(
+        False,
+        "Use executor dask even for a shot too small for a local cluster to win (its start "
+        "and stop cost more than the workers save); off: such a shot runs locally, with a "
+        "warning.",
+    )
+    io_depth: int = param(
+        1,
+        "Frames read ahead and written behind on their own threads while one is matted "
+        "(each step holds about two more frames in memory); 0: read, matte and write in turn. "
+        "The frames are identical either way.",
+        min=0,
+        max=8,
     )
 
 

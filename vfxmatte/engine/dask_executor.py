@@ -45,6 +45,7 @@ from vfxmatte.engine.chunks import (
     ChunkTask,
     StagesCache,
     cpu_count,
+    exit_quickly,
     limit_threads,
     run_chunk,
 )
@@ -104,6 +105,7 @@ class StagesPlugin(WorkerPlugin):
         threads = max(1, cpu_count() // slots)
         self.cache = StagesCache(threads)
         limit_threads(threads)
+        exit_quickly()  # the cluster's close waits for this process to end
 
     def teardown(self, worker: Any) -> None:
         if self.cache is not None:

@@ -10,6 +10,7 @@ decides which worker runs what. ``dask`` is imported only by the Dask executor
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import logging
 import multiprocessing
 from collections.abc import Iterable
@@ -26,11 +27,28 @@ from vfxmatte.engine.config import EngineConfig, PipelineConfig
 from vfxmatte.engine.propagation import PropagationResult, propagate_to_files
 from vfxmatte.errors import ConfigError, closest_hint
 
-__all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "make_executor", "threads_per_worker"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "ProcessExecutor",
+    "make_executor",
+    "runs_here_when_too_small",
+    "threads_per_worker",
+    "too_small_for_dask",
+]
 
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "processes", "dask")
+
+#: Seconds a local Dask cluster adds to a run on this kind of machine: start (scheduler,
+#: nannies, worker processes importing vfxmatte and building their stages) and stop
+#: (``benchmarks/dask_overhead_bench.py``).
+LOCAL_DASK_OVERHEAD_S = 6.0
+#: Seconds per frame per megapixel of the matte backends on one core (the default
+#: pipeline: 0.9 s at 1080p, ``benchmarks/pipeline_bench.py``), and per frame.
+SECONDS_PER_MEGAPIXEL = {"classical": 0.45, "network": 1.8}
+SECONDS_PER_FRAME = 0.05
 
 
 class Executor(Protocol):
@@ -126,6 +144,50 @@ class ProcessExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def too_small_for_dask(
+    config: PipelineConfig, width: int, height: int, frames: int, cores: int | None = None
+) -> str | None:
+    """Why a local Dask cluster cannot win on this shot, or None when it may.
+
+    The run in this process takes about ``frames x`` the per-frame cost of the matte
+    backend at ``width x height``; ``min(workers, cores)`` workers save at most
+    ``1 - 1/that`` of it, which must beat :data:`LOCAL_DASK_OVERHEAD_S`.
+    """
+    cores = cores or cpu_count()
+    workers = max(1, min(config.engine.workers or cores, cores))
+    rate = SECONDS_PER_MEGAPIXEL.get(config.matte.backend, SECONDS_PER_MEGAPIXEL["network"])
+    here = frames * (SECONDS_PER_FRAME + rate * width * height / 1e6)
+    saved = here * (1.0 - 1.0 / workers)
+    if saved >= LOCAL_DASK_OVERHEAD_S:
+        return None
+    return (
+        f"The shot is too small for Dask, running locally unless forced: {frames} frame(s) "
+        f"of {width}x{height} take about {here:.0f} s in this process, and {workers} "
+        f"worker(s) on {cores} core(s) would save at most {saved:.0f} s while a local "
+        f"cluster costs about {LOCAL_DASK_OVERHEAD_S:.0f} s to start and stop. Pass "
+        "--engine.force-executor to use Dask anyway."
+    )
+
+
+def runs_here_when_too_small(config: PipelineConfig) -> PipelineConfig:
+    """``config`` with ``engine.executor=local`` when a local Dask cluster cannot win.
+
+    Only for ``executor=dask`` without ``engine.scheduler`` (a running cluster costs
+    nothing to start) and without ``engine.force_executor``; logs the reason.
+    """
+    engine = config.engine
+    if engine.executor != "dask" or engine.scheduler or engine.force_executor:
+        return config
+    from vfxmatte.engine.stages import open_shot_plate
+
+    plate = open_shot_plate(config)
+    reason = too_small_for_dask(config, plate.info.width, plate.info.height, len(plate.frames))
+    if reason is None:
+        return config
+    log.warning("%s", reason)
+    return dataclasses.replace(config, engine=dataclasses.replace(engine, executor="local"))
 
 
 def make_executor(engine: EngineConfig) -> Executor:

@@ -78,6 +78,7 @@ def run_propagation_phase(config: PipelineConfig) -> RunReport:
         reused=sorted(set(frames) - set(result.written) - set(result.failed)),
         failed=dict(result.failed),
         outputs={"guidance": result.pattern},
+        drift=result.drift,
     )
     report.seconds = time.perf_counter() - start
     report.timings = {"propagate": report.seconds}
@@ -253,6 +254,7 @@ class _ChunkedRun:
             return
         start = time.perf_counter()
         result = propagate(self.config)
+        self.report.drift = result.drift
         for number, reason in sorted(result.failed.items()):
             self._guidance_failed(number, reason)
         self._propagated(time.perf_counter() - start)
@@ -268,6 +270,8 @@ class _ChunkedRun:
         if done:
             if background.error is not None:
                 raise background.error
+            if background.result is not None:
+                self.report.drift = background.result.drift
             self._propagated(background.seconds)
 
     def _startable(self, task: ChunkTask) -> ChunkTask | None | bool:

@@ -11,6 +11,7 @@ Parallel runs (worker processes, a Dask cluster, render-farm chunks) live in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,8 +24,9 @@ import numpy as np
 from vfxmatte.config import validate_fields
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.digest import guidance_header, run_settings
-from vfxmatte.engine.outputs import OutputSet
+from vfxmatte.engine.outputs import FrameResult, OutputSet
 from vfxmatte.engine.paths import guarded_run
+from vfxmatte.engine.prefetch import ReadAhead, WriteBehind
 from vfxmatte.engine.propagation import (
     keyframe_masks,
     plan_passes,
@@ -87,7 +89,7 @@ class _Run:
         return guidance_header(identity)
 
     def _needs_images(self) -> bool:
-        return self.config.propagate.backend == "flow"
+        return self.config.propagate.backend in ("flow", "snapcut")
 
     def _is_done(self, number: int) -> bool:
         if self.config.engine.overwrite:
@@ -120,73 +122,133 @@ class _Run:
     def _cancelled(self) -> bool:
         return self.interrupt.requested or bool(self.should_cancel and self.should_cancel())
 
+    def _skips(self, reuse: bool, feed_matte: bool) -> bool:
+        """A frame done on disk is not even read when nothing needs its image or matte."""
+        return reuse and not self._needs_images() and not feed_matte
+
     def run_pass(self, numbers: list[int], bar: Any, *, anchor_only_first: bool) -> bool:
         """One propagation pass; returns False when the run was cancelled.
 
         With ``anchor_only_first`` the first frame (the keyframe, already written
-        by the forward pass) only re-anchors the propagator.
+        by the forward pass) only re-anchors the propagator. The next frames are read
+        and the previous ones written on their own threads (``engine.io_depth``,
+        :mod:`vfxmatte.engine.prefetch`); statuses are reported in frame order, once
+        a frame's files are written.
         """
         propagator = make_propagator(self.config, self.frames)
         feed_matte = getattr(getattr(propagator, "config", None), "feed", "mask") == "matte"
         self.stages.reset_sequence()  # a pass runs away from its keyframe: not after the last
-        if anchor_only_first:
-            self._frame(numbers[0], propagator, True, feed_matte)
-            numbers = numbers[1:]
-        for number in numbers:
-            if self._cancelled():
-                return False
-            reuse = self._is_done(number)
-            if reuse and not self._needs_images() and not feed_matte:
-                self.stages.reset_sequence()  # the next processed frame has no predecessor
-                self.report.reused.append(number)
-                self._emit(number, "reused", bar)
-                continue
-            try:
-                self._frame(number, propagator, reuse, feed_matte)
-            except VfxMatteError as exc:
-                if self.config.engine.on_error == "stop" or isinstance(exc, OutputError):
-                    raise  # an output that cannot be written fails every frame: stop
-                log.error("Frame %d failed: %s", number, exc)
-                self.report.failed[number] = str(exc)
-                self._emit(number, "failed", bar)
-                continue
-            status = "reused" if reuse else "written"
-            (self.report.reused if reuse else self.report.written).append(number)
-            self._emit(number, status, bar)
+        anchor = numbers[:1] if anchor_only_first else []
+        plan = [(n, self._is_done(n)) for n in numbers[len(anchor) :]]
+        reads = anchor + [n for n, reuse in plan if not self._skips(reuse, feed_matte)]
+        depth, timer = self.config.engine.io_depth, self.stages.timer
+        with (
+            ReadAhead(self._read, reads, depth, timer=timer) as frames,
+            WriteBehind(functools.partial(self._written, bar), depth, timer=timer) as writes,
+        ):
+            if anchor:
+                self._frame(anchor[0], frames, propagator, True, feed_matte)
+            for number, reuse in plan:
+                if self._cancelled():
+                    writes.flush()
+                    return False
+                if self._skips(reuse, feed_matte):
+                    self.stages.reset_sequence()  # the next processed frame has no predecessor
+                    writes.then(functools.partial(self._reused, number, bar))
+                    continue
+                try:
+                    write = self._frame(number, frames, propagator, reuse, feed_matte)
+                except VfxMatteError as exc:
+                    writes.flush()  # the frames before it are reported first
+                    self._failed(number, exc, bar)
+                    continue
+                if write is None:
+                    writes.then(functools.partial(self._reused, number, bar))
+                    continue
+                with self.stages.timer.stage("write"):  # the wait for the writer thread
+                    writes.make_room()
+                if writes.threaded and self._cancelled():
+                    # Polled again once the earlier frames are reported, so that a
+                    # cancel after frame N leaves frames up to N, as without threads.
+                    writes.flush()
+                    return False
+                writes.submit(number, write)
+            writes.flush()
         return True
 
-    def _frame(self, number: int, propagator: Any, reuse: bool, feed_matte: bool) -> None:
+    def _reused(self, number: int, bar: Any) -> None:
+        self.report.reused.append(number)
+        self._emit(number, "reused", bar)
+
+    def _failed(self, number: int, exc: VfxMatteError, bar: Any) -> None:
+        if self.config.engine.on_error == "stop" or isinstance(exc, OutputError):
+            raise exc  # an output that cannot be written fails every frame: stop
+        log.error("Frame %d failed: %s", number, exc)
+        self.report.failed[number] = str(exc)
+        self._emit(number, "failed", bar)
+
+    def _written(self, bar: Any, number: int, error: BaseException | None) -> None:
+        """A frame's write ended (on the writer thread); report it here, in order."""
+        if error is None:
+            self.report.written.append(number)
+            self._emit(number, "written", bar)
+        elif isinstance(error, VfxMatteError):
+            self._failed(number, error, bar)
+        else:
+            raise error
+
+    def _read(self, number: int) -> tuple[Frame, np.ndarray]:
+        """Plate frame ``number`` and its display-referred copy (on the reader thread)."""
+        first, self._first = self._first, None  # held only until its first use
+        frame = first if first is not None and first.number == number else self.plate.read(number)
+        return frame, self.colour.display(frame.pixels[..., :3])
+
+    def _frame(
+        self,
+        number: int,
+        frames: ReadAhead[tuple[Frame, np.ndarray]],
+        propagator: Any,
+        reuse: bool,
+        feed_matte: bool,
+    ) -> Callable[[], None] | None:
+        """Propagate and matte one frame; the write of its files (None when reused)."""
         timer = self.stages.timer
-        with timer.stage("read"):
-            first, self._first = self._first, None  # held only until its first use
-            frame = (
-                first if first is not None and first.number == number else self.plate.read(number)
-            )
-            display = self.colour.display(frame.pixels[..., :3])
+        with timer.stage("read"):  # the wait for the reader thread
+            frame, display = frames.take(number)
         with timer.stage("propagate"):
             if number in self.key_masks:
                 guidance = propagator.reset(display, self.key_masks[number], index=number)
             else:
                 guidance = propagator.step(display, index=number)
+        drift = getattr(propagator, "drift", None)
+        if drift is not None:
+            self.report.drift.add(number, drift)
         if reuse:
             alpha = self._alpha_on_disk(number) if feed_matte else None
             if alpha is not None:
                 propagator.correct(alpha)
-            return
+            return None
         result = self.stages.process(frame, guidance, display)
-        with timer.stage("write"):
-            if self.guidance_out is not None:
-                # float32, as the propagation phase of a parallel run writes it
-                write_image(
-                    self.guidance_out.path(number),
-                    guidance,
-                    ["A"],
-                    metadata=self.guidance_header,
-                    dtype="float",
-                )
-            self.outputs.write(result)
+        # The writer thread gets arrays nobody changes after this (a propagator may
+        # update its own in place).
+        guidance = guidance.copy() if self.guidance_out is not None else None
         if feed_matte:
-            propagator.correct(self._fed_matte(result.alpha))
+            fed = self._fed_matte(result.alpha)
+            propagator.correct(fed.copy() if fed is result.alpha else fed)
+        return functools.partial(self._write, guidance, result)
+
+    def _write(self, guidance: np.ndarray | None, result: FrameResult) -> None:
+        """Every file of one frame (on the writer thread)."""
+        if self.guidance_out is not None and guidance is not None:
+            # float32, as the propagation phase of a parallel run writes it
+            write_image(
+                self.guidance_out.path(result.number),
+                guidance,
+                ["A"],
+                metadata=self.guidance_header,
+                dtype="float",
+            )
+        self.outputs.write(result)
 
 
 def _propagation_pass(
@@ -269,6 +331,10 @@ def _dispatch(
         from vfxmatte.engine.parallel import run_propagation_phase
 
         return run_propagation_phase(config)
+    if config.engine.executor == "dask":
+        from vfxmatte.engine.executors import runs_here_when_too_small
+
+        config = runs_here_when_too_small(config)
     if config.guidance or config.engine.executor != "local":
         from vfxmatte.engine.parallel import run_chunked
 

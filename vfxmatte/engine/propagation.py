@@ -45,6 +45,7 @@ from vfxmatte.errors import ConfigError, VfxMatteError
 from vfxmatte.io.image import write_image
 from vfxmatte.io.mask import read_mask
 from vfxmatte.io.sequence import FramePattern, compress_frames
+from vfxmatte.propagate.drift import DriftReport
 
 __all__ = [
     "BackgroundPropagation",
@@ -69,6 +70,7 @@ class PropagationResult:
     pattern: str
     written: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    drift: DriftReport = field(default_factory=DriftReport)
 
 
 def plan_passes(frames: list[int], key: int) -> list[list[int]]:
@@ -154,11 +156,12 @@ def check_parallel_propagation(config: PipelineConfig) -> None:
     Raises:
         ConfigError: for ``propagate.flow.feed=matte``.
     """
-    if config.propagate.backend == "flow" and config.propagate.flow.feed == "matte":
+    backend = config.propagate.backend
+    if backend in ("flow", "snapcut") and getattr(config.propagate, backend).feed == "matte":
         raise ConfigError(
-            "propagate.flow.feed=matte feeds every frame's matte back into propagation, so "
-            "frames cannot be matted apart from it (executor processes/dask, farm chunks, "
-            "--phase propagate); use --executor local, or propagate.flow.feed=mask."
+            f"propagate.{backend}.feed=matte feeds every frame's matte back into propagation, "
+            "so frames cannot be matted apart from it (executor processes/dask, farm chunks, "
+            f"--phase propagate); use --executor local, or propagate.{backend}.feed=mask."
         )
 
 
@@ -296,6 +299,8 @@ def write_pass_guidance(
                     guidance = propagator.reset(display, keys[number], index=number)
                 else:
                     guidance = propagator.step(display, index=number)
+                if getattr(propagator, "drift", None) is not None:
+                    result.drift.add(number, propagator.drift)
             except VfxMatteError as exc:
                 if config.engine.on_error == "stop":
                     raise
@@ -314,6 +319,8 @@ def write_pass_guidance(
             if on_frame is not None:
                 on_frame(number)
     log.info("Wrote guidance for %d frame(s) to %s", len(result.written), pattern)
+    if result.drift.samples:
+        log.info("%s", result.drift.summary())
     result.written.sort()
     return result
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vfxmatte.io.sequence import compress_frames
+from vfxmatte.propagate.drift import DriftReport
 
 __all__ = ["FRAME_STATUSES", "Interrupt", "ProgressEvent", "RunReport", "progress_bar"]
 
@@ -44,7 +45,8 @@ class RunReport:
 
     ``written``: frames whose outputs this run wrote (by any worker, in any attempt);
     ``reused``: frames complete on disk before the run; ``failed``: frame -> reason.
-    Frames in none of them were not reached (a cancelled run).
+    Frames in none of them were not reached (a cancelled run). ``drift``: the
+    propagation's per-frame confidence, from backends that measure it (``snapcut``).
     """
 
     written: list[int] = field(default_factory=list)
@@ -54,6 +56,7 @@ class RunReport:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    drift: DriftReport = field(default_factory=DriftReport)
 
     @property
     def ok(self) -> bool:

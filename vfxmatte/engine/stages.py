@@ -46,7 +46,7 @@ WORKING_LINEAR = "lin_rec709"
 #: Smallest plate side, in pixels, of the propagation backends that have one. DIS
 #: optical flow (OpenCV) refuses images under 12 px; every other propagation backend
 #: (static, given, sam2) and every matte, refine and decontaminate backend runs from 1x1.
-MIN_PLATE_SIDE = {"flow": 12}
+MIN_PLATE_SIDE = {"flow": 12, "snapcut": 16}
 
 
 def open_shot_plate(config: PipelineConfig, frames: Sequence[int] | None = None) -> Plate:
@@ -228,14 +228,16 @@ class Stages:
         consecutive (a new pass or chunk)."""
         if self._refine is not None and hasattr(self._refine, "reset"):
             self._refine.reset()
+        if hasattr(self._matte, "reset"):  # the classical matte's temporal prior
+            self._matte.reset()
 
 
 def make_propagator(config: PipelineConfig, frames: list[int]) -> Any:
     """A fresh propagator of the configured backend (one per pass)."""
     backend = config.propagate.backend
     cls = PROPAGATE_BACKENDS.load(backend)
-    if backend == "flow":
-        return cls(config.propagate.flow)
+    if backend in ("flow", "snapcut"):
+        return cls(getattr(config.propagate, backend))
     if backend == "given":
         return cls(
             config.mask,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vfxmatte.decontaminate.colour_net import ColourNet
+from vfxmatte.decontaminate.colour_net import ColourNet, colour_exposure
 from vfxmatte.export.refine import ExportRefine
 from vfxmatte.io.colour_torch import srgb_decode, srgb_encode
 from vfxmatte.matte.network.arch import PRNMattingNet
@@ -76,10 +76,11 @@ class MatteExport(nn.Module):
         hs = display.shape[-2]
         ws = display.shape[-1]
         image = _pad(display, 32, 32)
-        state = _pad(guide, 32, 32)
+        coarse = _pad(guide, 32, 32)
+        state = coarse.clone()
         steps = self.iterations
         if steps <= 1:
-            out = self.matte(image, state)
+            out = self.matte(image, state, coarse)
             alpha = out["alpha"]
             error = out["error"]
             features = out["features"]
@@ -89,7 +90,7 @@ class MatteExport(nn.Module):
             features = image[:, :0]  # replaced by the last step's features
             error_out = torch.zeros_like(state)
             for step in range(1, steps + 1):
-                out = self.matte(image, state)
+                out = self.matte(image, state, coarse)
                 target = commit_target(step, steps, pixels, "cosine")
                 commit_step(state, committed, error_out, out["alpha"], out["error"], target)
                 features = out["features"]
@@ -112,9 +113,9 @@ class MatteExport(nn.Module):
         clear = alpha <= eps
         fg = rgb
         if self.has_colour:
-            # exposure: highlights are scaled into range for the network and back after
-            pooled = F.avg_pool2d(rgb, 4, ceil_mode=True) if min(rgb.shape[-2:]) >= 4 else rgb
-            exposure = torch.clamp(pooled.amax(), min=1.0)
+            # exposure: highlights are scaled into range for the network and back after,
+            # by the same rule as decontaminate.backend=network
+            exposure = colour_exposure(rgb)
             h = rgb.shape[-2]
             w = rgb.shape[-1]
             display = _pad(srgb_encode(rgb / exposure), 8, 8)

@@ -5,6 +5,14 @@ Same parameters and the same arithmetic as the ``torch`` path of
 (predicted error above ``tau``) are gathered with their 3x3 neighbourhoods and
 every layer is one matrix multiply. Written without the Python-side helpers
 (closures, keyword-only arguments) that TorchScript cannot compile.
+
+Half precision: the refiner always computes in float32, whatever the module's
+and the input's dtype, and gives its alpha back in the input's dtype. It touches
+only the active pixels (a few percent of the frame), so this costs little, and
+half precision is not safe here: ``F.grid_sample`` on half tensors on the CPU
+returns features off by up to ~4 (torch 2.13), which corrupted the exported alpha
+by up to 0.92 in half, and the 9 x C_in dot products of every layer lose digits
+in float16.
 """
 
 # No ``from __future__ import annotations``: TorchScript reads the annotations.
@@ -31,7 +39,8 @@ class _Conv(nn.Module):
         """``x``: ``[N + 1, C_in]`` with a zero last row -> ``[N + 1, C_out]``, same layout."""
         n = table.shape[0]
         patches = x.index_select(0, table.reshape(-1)).reshape(n, -1)
-        rows = torch.addmm(self.bias, patches, self.kernel)
+        # float32 whatever dtype the module was cast to (see the module docstring)
+        rows = torch.addmm(self.bias.float(), patches.float(), self.kernel.float())
         return torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
 
 
@@ -82,19 +91,19 @@ class ExportRefine(nn.Module):
         ys = coords[:, 0]
         xs = coords[:, 1]
         parts = [
-            image[0][:, ys, xs].t(),
-            alpha[0, 0][ys, xs][:, None],
-            error[0, 0][ys, xs][:, None],
+            image[0][:, ys, xs].t().float(),
+            alpha[0, 0][ys, xs][:, None].float(),
+            error[0, 0][ys, xs][:, None].float(),
         ]
         if self.feature_channels > 0:
-            # bilinear upsampling of the features read at the active pixels only
-            gx = (xs.to(features.dtype) + 0.5) * (2.0 / w) - 1.0
-            gy = (ys.to(features.dtype) + 0.5) * (2.0 / h) - 1.0
+            # bilinear upsampling of the features read at the active pixels only, in float32
+            gx = (xs.float() + 0.5) * (2.0 / w) - 1.0
+            gy = (ys.float() + 0.5) * (2.0 / h) - 1.0
             grid = torch.stack([gx, gy], dim=1)[None, None]
             sampled = F.grid_sample(
-                features, grid, mode="bilinear", padding_mode="border", align_corners=False
+                features.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
             )
-            parts.append(sampled[0, :, 0].t().to(image.dtype))
+            parts.append(sampled[0, :, 0].t())
         rows = torch.cat(parts, dim=1)
         x = torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
         table = neighbour_table(coords, h, w)
@@ -104,5 +113,5 @@ class ExportRefine(nn.Module):
         residual = self.head(hidden, table)[:n, 0]
         refined = torch.clamp(rows[:, 3] + residual, 0.0, 1.0)
         out = alpha.clone()
-        out[0, 0, ys, xs] = refined
+        out[0, 0, ys, xs] = refined.to(alpha.dtype)
         return out

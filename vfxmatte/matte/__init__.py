@@ -15,8 +15,9 @@ MATTE_BACKENDS = Registry(
     [
         BackendEntry(
             "classical",
-            "vfxmatte.matte.classical:matte_classical",
-            "trimap from the mask, closed-form alpha in the unknown band (weight-free)",
+            "vfxmatte.matte.classical:ClassicalMatte",
+            "trimap inferred from image and mask, closed-form alpha in its band, previous "
+            "frame as a weak prior (weight-free)",
             extra="classical",
         ),
         BackendEntry(

@@ -31,12 +31,13 @@ bounds the cost on 4K plates.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -50,17 +51,21 @@ from vfxmatte.matte.closed_form import (
     matting_laplacian_band,
 )
 from vfxmatte.matte.geodesic import trimap_geodesic
+from vfxmatte.matte.infer import grow_unknown, infer_trimap
+from vfxmatte.matte.temporal import TemporalPrior, TemporalState
 from vfxmatte.matte.trimap import (
     BAND_MODES,
     BG,
     FG,
     UNKNOWN,
     band_bbox,
+    band_kernel_size,
     band_radii,
     search_band,
 )
 
 __all__ = [
+    "ClassicalMatte",
     "ClassicalMatteConfig",
     "confidence_map",
     "estimate_alpha_cf_band",
@@ -72,19 +77,41 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _RANGE_SLACK = 1e-3  # display values this far outside [0, 1] are rounding, not linear light
-TRIMAPS: tuple[str, ...] = ("geodesic", "band")
+TRIMAPS: tuple[str, ...] = ("infer", "geodesic", "band")
 
 
 @dataclass
 class ClassicalMatteConfig:
     """Options of the weight-free (classical) matte stage."""
 
+    legacy: bool = param(
+        False, "Use the previous default path: the geodesic trimap (as trimap='geodesic') and "
+        "no temporal prior, whatever trimap and temporal_weight say.",
+    )
     trimap: str = param(
-        "geodesic",
-        "How the band around the mask's edge becomes a trimap: 'geodesic' classifies its "
-        "pixels from the image's edges (mixed pixels stay unknown); 'band' keeps the whole "
-        "band unknown.",
+        "infer",
+        "How the band around the mask's edge becomes a trimap: 'infer' segments it from local "
+        "colour models of both sides and the image's edges (GrabCut) and leaves a strip "
+        "around that boundary unknown; 'geodesic' classifies its pixels from the image's "
+        "edges (mixed pixels stay unknown); 'band' keeps the whole band unknown.",
         choices=TRIMAPS,
+    )
+    unknown_fraction: float = param(
+        0.025, "Half-width of the unknown strip around the inferred boundary "
+        "(trimap='infer'), as a fraction of the object's size (at least min_band pixels).",
+        min=0.0, max=1.0,
+    )
+    grow_rounds: int = param(
+        1, "trimap='infer': solve, widen the strip where alpha is still mixed on its border "
+        "(hair, veils), solve again; this many times.", min=0, max=8,
+    )
+    grabcut_iterations: int = param(
+        3, "GrabCut iterations of trimap='infer' (colour models re-learned each time).",
+        min=1, max=20,
+    )
+    grabcut_max_pixels: int = param(
+        250_000, "trimap='infer' segments crops larger than this at reduced resolution (the "
+        "alpha is still solved at full resolution).", min=4096, max=100_000_000,
     )
     band_fraction: float = param(
         0.2, "How far inside the mask's edge the band reaches, as a fraction of the object's "
@@ -139,9 +166,15 @@ class ClassicalMatteConfig:
     )
     prior_weight: float = param(
         1e-3, "Weight of the prior alpha as a data term against the matting Laplacian (the "
-        "prior is the mean of the geodesic probability and the mask; the mask alone for "
-        "trimap='band'); decides flat translucent regions. 0: pure closed-form.",
+        "prior is the inferred segmentation for trimap='infer', the mean of the geodesic "
+        "probability and the mask for 'geodesic', the mask for 'band'); decides flat "
+        "translucent regions. 0: pure closed-form.",
         min=0.0, max=10.0,
+    )
+    temporal_weight: float = param(
+        0.05, "Weight of the previous frame's alpha, warped by optical flow, as a data term "
+        "where the warped frame matches this one (trimap='infer'); steadies unchanged "
+        "regions. 0: frames are matted independently.", min=0.0, max=10.0,
     )
     solver: str = param(
         "cf", "Alpha solver in the band: 'cf', closed-form matting (Levin et al. 2008).",
@@ -181,6 +214,36 @@ class ClassicalMatteConfig:
             )
 
 
+class ClassicalMatte:
+    """The classical matte backend as the engine builds it: one object per run.
+
+    Calls are frames of one sequence in order: with ``temporal_weight > 0`` (and
+    trimap='infer') each frame's solve is steadied by the previous frame's alpha
+    (:mod:`vfxmatte.matte.temporal`). :meth:`reset` where frames stop being
+    consecutive.
+    """
+
+    def __init__(self, config: ClassicalMatteConfig | None = None) -> None:
+        self.config = config if config is not None else ClassicalMatteConfig()
+        self._temporal = TemporalState()
+        eff = _effective(self.config)
+        self._uses_temporal = eff.trimap == "infer" and eff.temporal_weight > 0.0
+
+    def __call__(self, image: np.ndarray, guidance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha, confidence)`` of the next frame; see :func:`matte_classical`."""
+        if not self._uses_temporal:
+            return matte_classical(image, guidance, self.config)
+        img, guide = _check_inputs(image, guidance)
+        alpha, confidence, _ = _run(img, guide, self.config, solve=True,
+                                    temporal=self._temporal.prior(img))
+        self._temporal.update(img, alpha)
+        return alpha, confidence
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new pass or chunk)."""
+        self._temporal.reset()
+
+
 def matte_classical(
     image: np.ndarray,
     guidance: np.ndarray,
@@ -216,35 +279,62 @@ def trimap_classical(
     guidance: np.ndarray,
     config: ClassicalMatteConfig | None = None,
 ) -> np.ndarray:
-    """The trimap :func:`matte_classical` solves with, without solving.
+    """The trimap :func:`matte_classical` solves with (without solving, except for
+    trimap='infer' with grow_rounds > 0, whose final strip depends on a first solve).
 
     Returns:
         HxW float32 in {0 background, 0.5 unknown, 1 foreground}, at the image's size.
     """
-    return _run(image, guidance, config, solve=False)[2]
+    cfg = _effective(config if config is not None else ClassicalMatteConfig())
+    solve = cfg.trimap == "infer" and cfg.grow_rounds > 0
+    return _run(image, guidance, cfg, solve=solve)[2]
+
+
+class _Reach(NamedTuple):
+    """How far the band reaches inside / outside the mask, and the unknown strip's
+    half-width (trimap='infer'), pixels."""
+
+    inner: int
+    outer: int
+    width: int
+
+    def scaled(self, s: float) -> _Reach:
+        return _Reach(*(max(1, round(v * s)) for v in self))
 
 
 def _run(
-    image: Any, guidance: Any, config: ClassicalMatteConfig | None, *, solve: bool
+    image: Any, guidance: Any, config: ClassicalMatteConfig | None, *, solve: bool,
+    temporal: TemporalPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(alpha, confidence, trimap)`` of the frame; alpha and confidence only if ``solve``."""
-    cfg = config if config is not None else ClassicalMatteConfig()
+    """``(alpha, confidence, trimap)`` of the frame; alpha and confidence only if ``solve``.
+
+    ``temporal``: the previous frame's alpha warped to this one and its weight, an extra
+    data term of the solve (see :mod:`vfxmatte.matte.temporal`).
+    """
+    cfg = _effective(config if config is not None else ClassicalMatteConfig())
     img, guide = _check_inputs(image, guidance)
     _require(cfg)
     binary = guide > cfg.threshold
     inner, outer = band_radii(binary, inner_fraction=cfg.band_fraction,
                               outer_fraction=cfg.outer_fraction, band_mode=cfg.band_mode,
                               min_band=cfg.min_band, max_band=cfg.max_band)
+    width = band_kernel_size(binary, band_fraction=cfg.unknown_fraction, band_mode=cfg.band_mode,
+                             min_band=cfg.min_band, max_band=cfg.max_band)
+    reach = _Reach(inner, outer, width)
     region = search_band(binary, inner, outer)
     trimap = region.fg.astype(np.float32)  # outside the crops: certain fg or certain bg
     trimap[region.band] = UNKNOWN
     radius = max(1, min(inner, outer) // 2)  # confidence reaches 1 this far from the band
     pad = radius + 2  # >= radius: confidence is exact; >= 2: every band window has constraints
+    if cfg.trimap == "infer":
+        pad = max(pad, outer)  # background context for the local colour models
     alpha = region.fg.astype(np.float32)
     confidence = np.ones_like(alpha)
     for crop in band_bbox(trimap, pad, merge_gap=pad):
         t0 = time.perf_counter()
-        a_c, tri_c = _matte_crop(img[crop.slices], binary[crop.slices], inner, outer, cfg, solve)
+        prior_c = None if temporal is None else temporal.crop(crop.slices)
+        a_c, tri_c = _matte_crop(img[crop.slices], binary[crop.slices], reach, cfg, solve,
+                                 prior_c)
         trimap[crop.slices] = tri_c
         if solve:
             alpha[crop.slices] = a_c
@@ -254,21 +344,31 @@ def _run(
     return alpha, confidence, trimap
 
 
+def _effective(cfg: ClassicalMatteConfig) -> ClassicalMatteConfig:
+    """``cfg`` with ``legacy`` applied: the previous default path."""
+    if not cfg.legacy:
+        return cfg
+    return dataclasses.replace(cfg, trimap="geodesic", temporal_weight=0.0, legacy=False)
+
+
 def _matte_crop(
-    image: np.ndarray, binary: np.ndarray, inner: int, outer: int,
-    cfg: ClassicalMatteConfig, solve: bool,
+    image: np.ndarray, binary: np.ndarray, reach: _Reach,
+    cfg: ClassicalMatteConfig, solve: bool, temporal: TemporalPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(alpha, trimap)`` of one crop (HxW float32), downscaled first when too large."""
+    """``(alpha, trimap)`` of one crop (HxW float32), downscaled first when too large.
+
+    trimap='infer' solves at full resolution whatever the crop's size (its unknown strip
+    is narrow; the segmentation itself is computed at reduced resolution).
+    """
     h, w = binary.shape
-    if h * w <= cfg.max_crop_pixels:
-        return _matte_full(image, binary, inner, outer, cfg, solve)
+    if h * w <= cfg.max_crop_pixels or cfg.trimap == "infer":
+        return _matte_full(image, binary, reach, cfg, solve, temporal)
     s = math.sqrt(cfg.max_crop_pixels / (h * w))
     size = (max(8, round(w * s)), max(8, round(h * s)))  # cv2 order: (width, height)
     img_lo = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     bin_lo = cv2.resize(binary.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
     logger.debug("classical: crop %dx%d processed at %dx%d", w, h, *size)
-    a_lo, tri_lo = _matte_full(img_lo, bin_lo, max(1, round(inner * s)),
-                               max(1, round(outer * s)), cfg, solve)
+    a_lo, tri_lo = _matte_full(img_lo, bin_lo, reach.scaled(s), cfg, solve)
     # A full-resolution pixel stays known only if all the low-resolution pixels it
     # interpolates agree.
     fg = cv2.resize((tri_lo == FG).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -284,10 +384,13 @@ def _matte_crop(
 
 
 def _matte_full(
-    image: np.ndarray, binary: np.ndarray, inner: int, outer: int,
-    cfg: ClassicalMatteConfig, solve: bool,
+    image: np.ndarray, binary: np.ndarray, reach: _Reach,
+    cfg: ClassicalMatteConfig, solve: bool, temporal: TemporalPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop at its own resolution."""
+    inner, outer = reach.inner, reach.outer
+    if cfg.trimap == "infer":
+        return _matte_inferred(image, binary, reach, cfg, solve, temporal)
     if cfg.trimap == "geodesic":
         trimap, prior = trimap_geodesic(
             image, binary, inner=inner, outer=outer, edge_threshold=cfg.edge_threshold,
@@ -306,6 +409,40 @@ def _matte_full(
         rtol=cfg.cg_tolerance, max_iterations=cfg.cg_max_iterations,
         prior=prior, prior_weight=cfg.prior_weight,
     )
+    return alpha, trimap
+
+
+def _matte_inferred(
+    image: np.ndarray, binary: np.ndarray, reach: _Reach,
+    cfg: ClassicalMatteConfig, solve: bool, temporal: TemporalPrior | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, trimap)`` of one crop with the inferred trimap (:mod:`.infer`)."""
+    inferred = infer_trimap(image, binary, inner=reach.inner, outer=reach.outer,
+                            width=reach.width, iterations=cfg.grabcut_iterations,
+                            max_pixels=cfg.grabcut_max_pixels)
+    trimap = inferred.trimap
+    if not solve:
+        return trimap, trimap
+    # Data term: weakly towards the segmentation, and towards the previous frame's alpha
+    # where it is trusted; one weighted target.
+    weight = np.full(trimap.shape, cfg.prior_weight, np.float32)
+    target = inferred.segmentation.astype(np.float32) * cfg.prior_weight
+    if temporal is not None:
+        w_t = temporal.weight * cfg.temporal_weight
+        weight += w_t
+        target += w_t * temporal.alpha
+    target = np.divide(target, weight, out=np.zeros_like(target), where=weight > 0)
+    for round_ in range(cfg.grow_rounds + 1):
+        alpha = estimate_alpha_cf_band(
+            image, trimap, epsilon=cfg.epsilon, preconditioner=cfg.preconditioner,
+            rtol=cfg.cg_tolerance, max_iterations=cfg.cg_max_iterations,
+            prior=target, prior_weight=weight,
+        )
+        wider = None if round_ == cfg.grow_rounds else grow_unknown(
+            trimap, alpha, inferred.region, reach.width)
+        if wider is None:
+            break
+        trimap = wider
     return alpha, trimap
 
 

@@ -152,7 +152,9 @@ def trimap_segment(
     image = display[box]
     for crop in crops:
         sl = crop.slices
-        if cfg.trimap == "geodesic":
+        # trimap='infer' (the single-object default) is not ported to the shared system:
+        # its segments get the geodesic trimap, the previous default.
+        if cfg.trimap in ("geodesic", "infer"):
             tri_c, prior_c = trimap_geodesic(
                 image[sl], binary[sl], inner=inner, outer=outer,
                 edge_threshold=cfg.edge_threshold, texture_factor=cfg.texture_factor,

@@ -23,6 +23,12 @@ PROPAGATE_BACKENDS = Registry(
             extra="sam2",
         ),
         BackendEntry(
+            "snapcut",
+            "vfxmatte.propagate.snapcut:SnapCutPropagator",
+            "Video SnapCut-style local colour windows + shape prior carried by consistent flow, "
+            "occlusion-aware, with a drift report (weight-free)",
+        ),
+        BackendEntry(
             "static",
             "vfxmatte.propagate.static:StaticPropagator",
             "the keyframe mask on every frame",

@@ -32,6 +32,7 @@ __all__ = [
     "build_objects",
     "fractal_noise",
     "object_box",
+    "occluder_card",
     "render_object",
 ]
 
@@ -463,3 +464,49 @@ def render_object(
             premult += b[:, :, None] * colour
     n = np.float32(len(times))
     return np.clip(alpha / n, 0.0, 1.0), premult / n
+
+
+def occluder_card(
+    width: int,
+    height: int,
+    times: np.ndarray,
+    *,
+    centre: float,
+    card_width: float,
+    speed: float,
+    texture: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A full-height card moving sideways, motion blurred over the sub-frame ``times``.
+
+    The card spans ``[x - W/2, x + W/2)`` with ``x = centre + speed * t``; its
+    coverage of each column is exact (fractional at the two edges) and averaged
+    over ``times``. ``texture`` (``height x Wt x 3`` straight linear colour)
+    moves with the card.
+
+    Args:
+        width, height: the frame's size.
+        centre: x of the card's centre at frame index 0.
+        card_width: the card's width ``W`` in pixels.
+        speed: pixels per frame.
+
+    Returns:
+        ``(coverage, colour)``: ``height x width`` float32 in [0, 1] and
+        ``height x width x 3`` float64 straight colour (the mean over ``times``
+        of the colour seen, weighted by coverage).
+    """
+    card_w = float(card_width)
+    cols = np.arange(width, dtype=np.float64)
+    cover = np.zeros(width, np.float64)
+    premult = np.zeros((height, width, 3), np.float64)
+    tex_w = texture.shape[1]
+    for t in (float(v) for v in times):
+        left = centre + speed * t - card_w / 2
+        c = np.clip(np.minimum(cols + 1, left + card_w) - np.maximum(cols, left), 0.0, 1.0)
+        cover += c
+        u = np.clip((cols + 0.5 - left).astype(np.int64), 0, tex_w - 1)
+        premult += c[None, :, None] * texture[:, u]
+    n = float(len(times))
+    cover /= n
+    colour = np.zeros_like(premult)
+    np.divide(premult / n, cover[None, :, None], out=colour, where=cover[None, :, None] > 0)
+    return np.repeat(cover.astype(np.float32)[None, :], height, axis=0), colour

@@ -40,6 +40,7 @@ from vfxmatte.synth.render import (
     background_texture,
     build_objects,
     object_box,
+    occluder_card,
     render_object,
 )
 
@@ -127,6 +128,17 @@ class ShotSpec:
     )
     turn: float = param(
         0.0, "Steady rotation of every object in degrees per frame.", min=-90.0, max=90.0
+    )
+    occluder: bool = param(
+        False,
+        "A textured card in front of every object, as tall as the frame, crossing it "
+        "(centred at mid-shot): it hides the objects and is not part of the matte.",
+    )
+    occluder_width: float = param(
+        0.4, "Width of the occluder card, a fraction of the frame width.", min=0.01, max=1.0
+    )
+    occluder_speed: float = param(
+        -8.0, "Horizontal speed of the occluder card in pixels per frame.", min=-200.0, max=200.0
     )
 
     def __post_init__(self) -> None:
@@ -304,6 +316,9 @@ def render_frame(spec: ShotSpec, index: int) -> SynthFrame:
         a, f, img, lay = _composite(rendered, background[region], (x0, y0), k_count)
         alpha[region], fg[region], image[region], layers[region] = a, f, img, lay
         labels[region] = np.argmax(lay, axis=-1)
+    if spec.occluder:
+        _occlude(spec, index, image, alpha, fg, background, layers)
+        labels = np.argmax(layers, axis=-1).astype(np.int32)
     return SynthFrame(
         number=spec.first_frame + index,
         image=image,
@@ -314,6 +329,70 @@ def render_frame(spec: ShotSpec, index: int) -> SynthFrame:
         labels=labels,
         mask=_coarse_mask(alpha, spec.mask_dilate),
     )
+
+
+def _occlude(
+    spec: ShotSpec,
+    index: int,
+    image: np.ndarray,
+    alpha: np.ndarray,
+    fg: np.ndarray,
+    background: np.ndarray,
+    layers: np.ndarray,
+) -> None:
+    """Put the occluder card in front of the frame's objects, in place.
+
+    The card (coverage ``c``, straight colour ``K``) goes over the composite:
+    ``image' = c K + (1 - c) image``. The objects' alpha becomes ``alpha (1 - c)``
+    and the card joins the background, ``B' = (c K + (1 - c)(1 - alpha) B) / (1 -
+    alpha')``, so that ``image' = alpha' fg + (1 - alpha') B'`` still holds;
+    the object layers are scaled by ``1 - c`` and the background layer takes the rest.
+    """
+    cover, colour = occluder_card(
+        spec.width,
+        spec.height,
+        _shutter_times(spec, index),
+        centre=_card_centre(spec),
+        card_width=spec.occluder_width * spec.width,
+        speed=spec.occluder_speed,
+        texture=_card_texture(spec),
+    )
+    c64 = cover.astype(np.float64)[:, :, None]
+    a64 = alpha.astype(np.float64)[:, :, None]
+    new_alpha = (alpha * (1.0 - cover)).astype(np.float32)
+    n64 = new_alpha.astype(np.float64)[:, :, None]
+    card = c64 * colour
+    behind = (1.0 - c64) * (1.0 - a64) * background
+    new_bg = background.astype(np.float64)
+    np.divide(card + behind, 1.0 - n64, out=new_bg, where=(1.0 - n64) > 0)
+    image[:] = (n64 * fg + (1.0 - n64) * new_bg).astype(np.float32)
+    background[:] = new_bg.astype(np.float32)
+    alpha[:] = new_alpha
+    fg[new_alpha == 0] = 0.0
+    layers[:, :, 1:] *= (1.0 - cover)[:, :, None]
+    layers[:, :, 0] = 1.0 - layers[:, :, 1:].sum(axis=-1)
+
+
+def _card_centre(spec: ShotSpec) -> float:
+    """x of the card's centre at frame index 0: it is at the frame's centre at mid-shot."""
+    return spec.width / 2 - spec.occluder_speed * (spec.frames - 1) / 2
+
+
+@functools.lru_cache(maxsize=2)
+def _card_texture_cached(spec_key: tuple) -> np.ndarray:
+    spec = ShotSpec(**dict(spec_key))
+    w = int(np.ceil(spec.occluder_width * spec.width)) + 4
+    if spec.background == "photo":
+        tex = _photo_backdrop(w, spec.height, spec.seed + 9001, "", spec.photo_role)
+    else:
+        tex = background_texture(w, spec.height, spec.seed + 9001)
+    out = np.ascontiguousarray(tex * 0.8 + 0.05, dtype=np.float32)
+    out.flags.writeable = False
+    return out
+
+
+def _card_texture(spec: ShotSpec) -> np.ndarray:
+    return _card_texture_cached(tuple(sorted(dataclasses.asdict(spec).items())))
 
 
 def _composite(

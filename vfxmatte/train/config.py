@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 TASKS = ("matte", "colour", "refine")
-SOURCES = ("synthetic", "folders")
+SOURCES = ("synthetic", "folders", "photos")
 SPACES = ("linear", "display")
 
 
@@ -51,8 +51,10 @@ class DataConfig:
 
     source: str = param(
         "synthetic",
-        "Foregrounds: 'synthetic' (procedural objects with exact alpha) or 'folders' "
-        "(matting_dirs with fg/alpha[/bg] sub-folders).",
+        "Foregrounds: 'synthetic' (procedural objects with exact alpha), 'folders' "
+        "(matting_dirs with fg/alpha[/bg] sub-folders) or 'photos' (the synthetic objects' "
+        "alpha coloured by crops of real training photographs, over crops of the same "
+        "photographs: vfxmatte.train.footage).",
         choices=SOURCES,
     )
     matting_dirs: list[str] = param(
@@ -93,6 +95,20 @@ class DataConfig:
     )
     defocus_prob: float = param(
         0.3, "Probability of blurring the background (defocus).", min=0.0, max=1.0
+    )
+    tone_match_prob: float = param(
+        0.4,
+        "source=photos: probability of giving object and background the same brightness, "
+        "then darkening (dark-on-dark) or brightening (light-on-light) both.",
+        min=0.0,
+        max=1.0,
+    )
+    union_prob: float = param(
+        0.5,
+        "source=photos: share of two-object samples whose mask and target cover both "
+        "objects (the second one dimmer), the rest supervise one object.",
+        min=0.0,
+        max=1.0,
     )
 
     def __post_init__(self) -> None:
@@ -303,6 +319,11 @@ class TrainConfig:
     eval_samples: int = param(8, "Held-out synthetic frames for evaluation.", min=1)
     eval_size: int = param(512, "Long side of the held-out frames (multiple of 32).", min=64)
     previews: int = param(4, "Validation samples written as PNG previews.", min=0)
+    band_learned: bool = param(
+        False,
+        "task=matte: learn the radius of the band gate (arch.band_learned; the network may "
+        "change the guidance only near its edge, at most arch.band_max pixels away).",
+    )
     device: str = param("cpu", "Compute device: auto, cpu, cuda, cuda:N or mps.")
     threads: int = param(0, "torch CPU threads (0: leave torch's default).", min=0, max=256)
     data: DataConfig = _section(DataConfig)

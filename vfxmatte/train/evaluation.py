@@ -39,6 +39,7 @@ __all__ = [
     "folder_frames",
     "held_out_frames",
     "predict_alpha",
+    "rough_guidance",
     "predict_colour",
     "write_preview",
 ]
@@ -59,11 +60,36 @@ class HeldOutFrame:
     fg_linear: np.ndarray
 
 
-def held_out_frames(count: int, long_side: int = 512, offset: int = 0) -> list[HeldOutFrame]:
+def rough_guidance(alpha: np.ndarray, rng: np.random.Generator, reach: int = 8) -> np.ndarray:
+    """A rough per-frame mask as propagation or quick roto gives: binary, edge off by 1-8 px.
+
+    ``alpha > 0.5`` grown or shrunk (chosen per frame) by ``1..reach`` pixels, then
+    its contour displaced by a smooth random field of +-3 px, so the error varies
+    along the edge as a propagated mask's does. ``H x W`` float32 in {0, 1}.
+    """
+    import cv2
+
+    mask = (alpha > 0.5).astype(np.uint8)
+    inside = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform(1 - mask, cv2.DIST_L2, 5)
+    signed = inside - outside  # > 0 inside
+    shift = float(rng.integers(1, reach + 1)) * (1.0 if rng.random() < 0.6 else -1.0)
+    field = cv2.GaussianBlur(rng.standard_normal(alpha.shape).astype(np.float32), (0, 0), 12.0)
+    field *= 3.0 / max(float(np.abs(field).max()), 1e-6)
+    return (signed + shift + field > 0).astype(np.float32)
+
+
+def held_out_frames(
+    count: int, long_side: int = 512, offset: int = 0, photos: bool = False, rough: bool = False
+) -> list[HeldOutFrame]:
     """``count`` frames of different held-out shots (16:9, long side ``long_side``).
 
     Shot ``i`` uses seed ``HELD_OUT_SEED + offset + i``; it has one or two objects,
-    with or without hair and veil, and motion blur on every other shot.
+    with or without hair and veil, and motion blur on every other shot. With
+    ``photos`` the backdrop and the objects' textures are crops of the *held-out*
+    real photographs (:mod:`vfxmatte.synth.photos`), so colour does not separate
+    object from background; with ``rough`` the guidance is :func:`rough_guidance`
+    (edge off by 1-8 px either way) instead of the GT mask dilated by 3-9 px.
     """
     frames = []
     height = max(32, int(round(long_side * 9 / 16 / 32)) * 32)
@@ -80,11 +106,18 @@ def held_out_frames(count: int, long_side: int = 512, offset: int = 0) -> list[H
             motion_blur_samples=3 if i % 2 else 1,
             speed=float(rng.uniform(2.0, 12.0)),
             mask_dilate=int(rng.integers(3, 10)),
+            background="photo" if photos else "procedural",
+            textures="photo" if photos else "procedural",
+            photo_role="heldout",
         )
         frame = render_frame(spec, int(rng.integers(0, spec.frames)))
         image = np.clip(linear_to_srgb(frame.image), 0.0, 1.0).astype(np.float32)
         fg = np.clip(linear_to_srgb(frame.fg), 0.0, 1.0).astype(np.float32)
         mask = frame.mask.astype(np.float32)
+        if rough:
+            mask = rough_guidance(
+                frame.alpha, np.random.default_rng([HELD_OUT_SEED + offset + i, 7])
+            )
         frames.append(HeldOutFrame(image, mask, frame.alpha, fg, frame.image, frame.fg))
     return frames
 

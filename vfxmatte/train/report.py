@@ -222,6 +222,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--size", type=int, default=512, help="long side of the frames (folders: at most)"
     )
     parser.add_argument("--offset", type=int, default=1000, help="first held-out shot index")
+    parser.add_argument(
+        "--photos", action="store_true", help="shots over held-out real photographs"
+    )
+    parser.add_argument(
+        "--rough", action="store_true", help="rough guidance (edge off by 1-8 px either way)"
+    )
+    parser.add_argument(
+        "--iterations", default="1,3", help="decoding steps of the network rows, comma-separated"
+    )
     parser.add_argument("--out", default="heldout_report", help="folder for JSON and previews")
     parser.add_argument("--previews", type=int, default=4)
     args = parser.parse_args(argv)
@@ -231,10 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         frames = folder_frames(args.dataset, args.size, limit=args.frames)
         colour: dict[str, float] = {}
     else:
-        frames = held_out_frames(args.frames, args.size, offset=args.offset)
+        frames = held_out_frames(
+            args.frames, args.size, offset=args.offset, photos=args.photos, rough=args.rough
+        )
     rows, preds = matte_comparison(
         args.matte,
         frames,
+        iterations=[int(v) for v in args.iterations.split(",")],
         refine=args.refine,
         working_size=args.working_size,
         tau=args.tau,
@@ -248,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "frames": len(frames),
         "size": args.size,
         "offset": args.offset,
+        "photos": args.photos,
+        "rough": args.rough,
         "working_size": args.working_size,
         "refine": {"weights": args.refine, "tau": args.tau, "dilate": args.dilate}
         if args.refine

@@ -69,12 +69,25 @@ _BATCH, _STEP, _WEAK = 1, 2, 3
 
 def _sources(config: TrainConfig) -> SampleMaker:
     data = config.data
+    if data.source == "photos":
+        from vfxmatte.train.footage import (
+            FootageSampleMaker,
+            PhotoBackgrounds,
+            PhotoForegrounds,
+        )
+
+        backgrounds: Any = PhotoBackgrounds(data.synth_canvas)
+        if data.background_dirs:
+            backgrounds = FolderBackgrounds(data.background_dirs)
+        return FootageSampleMaker(
+            PhotoForegrounds(data.synth_canvas), backgrounds, data, config.guidance
+        )
     if data.source == "folders":
         foregrounds: Any = FolderForegrounds(data.matting_dirs)
     else:
         foregrounds = SyntheticForegrounds(data.synth_canvas)
     if data.background_dirs:
-        backgrounds: Any = FolderBackgrounds(data.background_dirs)
+        backgrounds = FolderBackgrounds(data.background_dirs)
     elif data.source == "folders" and foregrounds.backgrounds:
         backgrounds = FolderBackgrounds(files=foregrounds.backgrounds)
     else:
@@ -199,6 +212,8 @@ class MatteTask(Task):
         arch = matte_arch(self.config.arch)
         if self.config.loss.trimap > 0:
             arch = dataclasses.replace(arch, trimap_head=True)
+        if self.config.band_learned:
+            arch = dataclasses.replace(arch, band_learned=True)
         return PRNMattingNet(arch)
 
     def setup(self, device: torch.device) -> None:
@@ -277,7 +292,8 @@ class MatteTask(Task):
         rng = self.rng(step, _STEP)
         cfg = self.config.loss
         gt = batch["alpha"]
-        out = self.model(batch["image"], self.guidance_input(batch, rng))
+        # the band gate is measured from the perturbed mask, also under partial decoding
+        out = self.model(batch["image"], self.guidance_input(batch, rng), batch["guidance"])
         g4, g1 = self.self_guidance_masks(out, gt, step, rng)
         levels = {
             "os8": (out["alpha_os8"], None, cfg.weight_os8),

@@ -105,7 +105,12 @@ class Trainer:
 
     def _load_init(self, path: str) -> None:
         checkpoint = load_checkpoint(path, self.task.kind)
-        load_state_dict(self.model, checkpoint.state_dict, source=path)
+        state = dict(checkpoint.state_dict)
+        own = self.model.state_dict()
+        if "band_logit" in own and "band_logit" not in state:
+            # weights trained without a learned band gate start from its initial radius
+            state["band_logit"] = own["band_logit"]
+        load_state_dict(self.model, state, source=path)
 
     # ------------------------------------------------------------------ state
 
@@ -288,7 +293,10 @@ class Trainer:
 
     def held_out(self) -> list[Any]:
         if self._held_out is None:
-            self._held_out = held_out_frames(self.config.eval_samples, self.config.eval_size)
+            photos = self.config.data.source == "photos"
+            self._held_out = held_out_frames(
+                self.config.eval_samples, self.config.eval_size, photos=photos, rough=photos
+            )
         return self._held_out
 
     def evaluate(self) -> dict[str, float]:

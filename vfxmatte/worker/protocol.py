@@ -135,4 +135,6 @@ def report_data(report: Any) -> dict[str, Any]:
         "timings": dict(report.timings),
         "outputs": dict(report.outputs),
         "summary": report.summary(),
+        "drift": report.drift.to_dict(),
+        "drift_summary": report.drift.summary(),
     }

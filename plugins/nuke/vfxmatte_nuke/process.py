@@ -239,6 +239,10 @@ def show_result(node: Any, job: Job, report: Mapping[str, Any]) -> str:
     failed = report.get("failed") or {}
     if failed:
         status += f" - failed frames: {', '.join(sorted(failed))}"
+    drift = (report.get("drift") or {}).get("unreliable") or []
+    if drift:
+        # Where propagation looks unreliable, before the matte is judged (snapcut).
+        status += " - " + str(report.get("drift_summary", ""))
     nuke_api.set_knob(node, "status", status)
     return status
 

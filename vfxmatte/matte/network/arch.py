@@ -23,6 +23,7 @@ converted from the MGMatting release, which has none.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from torch import nn
 
 from vfxmatte.config import param, validate_fields
 from vfxmatte.errors import ConfigError
+from vfxmatte.matte.network.band import band_gate, gate_outputs
 from vfxmatte.matte.network.prn import ellipse_kernel, progressive_fuse
 
 __all__ = ["ARCHITECTURES", "ArchConfig", "PRNMattingNet", "arch_config"]
@@ -67,6 +69,22 @@ class ArchConfig:
     )
     binary_guidance: bool = param(
         False, "Binarise the guidance at 0.5 before the network (what MGMatting was trained on)."
+    )
+    band_max: float = param(
+        20.0,
+        "Mask trust (band gate): the network may change the guidance only within this many "
+        "working-resolution pixels of its 0.5 contour; beyond, the output is the guidance "
+        "(0: no gate). Bounded by the training guidance perturbation (kernels up to 30 px).",
+        min=0.0, max=256.0,
+    )  # fmt: skip
+    band_ramp: float = param(
+        4.0, "Pixels over which the band gate fades from the network to the guidance.",
+        min=0.5, max=64.0,
+    )  # fmt: skip
+    band_learned: bool = param(
+        False,
+        "The band's radius is a trained parameter (band_max * sigmoid(band_logit)); "
+        "otherwise it is band_max.",
     )
 
     def __post_init__(self) -> None:
@@ -334,6 +352,13 @@ class PRNMattingNet(nn.Module):
         self.register_buffer("kernel_os1", ellipse_kernel(7), False)
         self.binary_guidance = self.arch.binary_guidance
         self.has_confidence = self.arch.confidence_head
+        self.band_max = float(self.arch.band_max)
+        self.band_ramp = float(self.arch.band_ramp)
+        if self.arch.band_learned:
+            # starts at 3/4 of band_max: sigmoid(ln 3) = 0.75
+            self.band_logit = nn.Parameter(torch.tensor(math.log(3.0)))
+        else:
+            self.register_buffer("band_logit", torch.tensor(math.inf), False)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -347,7 +372,26 @@ class PRNMattingNet(nn.Module):
             if isinstance(m, (EncoderBlock, DecoderBlock)):
                 nn.init.zeros_(m.bn2.weight)
 
-    def forward(self, image: torch.Tensor, guidance: torch.Tensor) -> dict[str, torch.Tensor]:
+    def band_radius(self) -> torch.Tensor:
+        """The band gate's radius in pixels (0-d tensor; ``band_max`` unless learned)."""
+        return self.band_max * torch.sigmoid(self.band_logit.float())
+
+    def forward(
+        self, image: torch.Tensor, guidance: torch.Tensor, coarse: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``coarse``: the user's mask the band is measured from (default: ``guidance``).
+
+        Iterative decoding feeds partly decoded masks as ``guidance``; the band stays
+        around the original mask so that it cannot drift over the steps.
+        """
+        source = guidance if coarse is None else coarse
+        out = self._predict(image, guidance)
+        if self.band_max > 0.0:
+            gate = band_gate(source, self.band_radius(), self.band_max, self.band_ramp)
+            out = gate_outputs(out, torch.clamp(source, 0.0, 1.0), gate)
+        return out
+
+    def _predict(self, image: torch.Tensor, guidance: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.binary_guidance:
             guidance = (guidance >= 0.5).to(image.dtype)
         x = torch.cat(((image - self.mean) / self.std, guidance), dim=1)

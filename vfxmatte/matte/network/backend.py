@@ -98,7 +98,7 @@ class NetworkMatte:
         features: list[torch.Tensor] = []
 
         def step(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self.model(image, mask)
+            out = self.model(image, mask, guidance)  # the band stays around the user's mask
             features[:] = [out["features"]]
             return out["alpha"], out["error"]
 

@@ -1,0 +1,220 @@
+"""Tests of the ``snapcut`` propagation backend and its parts (motion, colour, edges, drift).
+
+The accuracy shot is the one of ``test_flow.py`` (a textured ellipse sliding
+over a static textured background) plus a harder one from :mod:`vfxmatte.synth`:
+a furry object with a veil over a real photograph, moving 2% of the frame width
+and turning 3 degrees per frame. Bounds leave room below what was measured
+(noted at each test).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vfxmatte.errors import ConfigError, InputError
+from vfxmatte.propagate.colour_models import GlobalColourModel, local_models, quantise
+from vfxmatte.propagate.drift import DriftReport, DriftSample, frame_confidence
+from vfxmatte.propagate.edges import guided_filter
+from vfxmatte.propagate.flow import FlowPropagator
+from vfxmatte.propagate.motion import consistency, object_motion, warp_affine
+from vfxmatte.propagate.snapcut import SnapCutPropagateConfig, SnapCutPropagator
+
+from .test_flow import iou, make_shot
+
+
+def _run(prop, frames, key_mask):
+    out = [prop.reset(frames[0], key_mask)]
+    out += [prop.step(f) for f in frames[1:]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def shot():
+    return make_shot()
+
+
+def test_follows_the_sliding_object(shot):
+    frames, masks = shot
+    out = _run(SnapCutPropagator(), frames, masks[0])
+    scores = [iou(m, t) for m, t in zip(out, masks, strict=True)]
+    assert min(scores) >= 0.9, scores  # measured 0.95
+
+
+def test_trailing_edge_leaves_the_mask(shot):
+    """Background the object uncovers (inside the first mask, outside the last) is not kept."""
+    frames, masks = shot
+    out = _run(SnapCutPropagator(), frames, masks[0])
+    uncovered = (masks[0] >= 0.5) & (masks[-1] < 0.5)
+    assert uncovered.sum() > 200
+    assert (out[-1][uncovered] >= 0.5).mean() < 0.05
+
+
+@pytest.fixture(scope="module")
+def photo_shot():
+    pytest.importorskip("skimage")
+    from vfxmatte.io.colour import to_display
+    from vfxmatte.synth import ShotSpec, render_frame
+
+    spec = ShotSpec(
+        width=480, height=270, frames=16, background="photo", textures="photo",
+        speed=9.6, turn=3.0, seed=12,
+    )  # fmt: skip
+    rendered = [render_frame(spec, i) for i in range(spec.frames)]
+    frames = [np.clip(to_display(f.image), 0, 1).astype(np.float32) for f in rendered]
+    return frames, [(f.alpha > 0.5).astype(np.float32) for f in rendered]
+
+
+def test_holds_on_a_turning_object_over_a_photograph_better_than_flow(photo_shot):
+    frames, masks = photo_shot
+    snap = _run(SnapCutPropagator(), frames, masks[0])
+    flow = _run(FlowPropagator(), frames, masks[0])
+    snap_iou = [iou(m, t) for m, t in zip(snap, masks, strict=True)]
+    flow_iou = [iou(m, t) for m, t in zip(flow, masks, strict=True)]
+    assert min(snap_iou) >= 0.8, snap_iou
+    assert snap_iou[-1] > flow_iou[-1] + 0.05, (snap_iou, flow_iou)
+
+
+def test_drift_sample_after_each_frame(shot):
+    frames, masks = shot
+    prop = SnapCutPropagator()
+    prop.reset(frames[0], masks[0])
+    assert prop.drift.keyframe and prop.drift.confidence == 1.0
+    prop.step(frames[1])
+    assert 0.0 <= prop.drift.confidence <= 1.0 and not prop.drift.keyframe
+    assert prop.drift.confidence > 0.5  # an easy frame is reliable
+
+
+def test_matte_feed_moves_the_state(shot):
+    frames, masks = shot
+    prop = SnapCutPropagator(SnapCutPropagateConfig(feed="matte"))
+    prop.reset(frames[0], masks[0])
+    prop.step(frames[1])
+    prop.correct(np.zeros_like(masks[0]))  # the engine says: nothing there
+    assert prop._soft.max() < 1.0
+    prop_mask = SnapCutPropagator()
+    prop_mask.reset(frames[0], masks[0])
+    prop_mask.step(frames[1])
+    before = prop_mask._soft.copy()
+    prop_mask.correct(np.zeros_like(masks[0]))
+    np.testing.assert_array_equal(prop_mask._soft, before)
+
+
+def test_fork_is_independent(shot):
+    frames, masks = shot
+    prop = SnapCutPropagator()
+    prop.reset(frames[0], masks[0])
+    other = prop.fork()
+    a = prop.step(frames[1])
+    b = other.step(frames[1])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_errors(shot):
+    frames, masks = shot
+    prop = SnapCutPropagator()
+    with pytest.raises(RuntimeError):
+        prop.step(frames[0])
+    with pytest.raises(InputError, match="empty"):
+        prop.reset(frames[0], np.zeros_like(masks[0]))
+    prop.reset(frames[0], masks[0])
+    with pytest.raises(InputError, match="size changed"):
+        prop.step(frames[1][:-2])
+    bad = frames[1].copy()
+    bad[5, 5] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        prop.step(bad)
+    with pytest.raises(ConfigError):
+        SnapCutPropagateConfig(threshold=2.0)
+
+
+# -- parts -------------------------------------------------------------------------------
+
+
+def test_consistency_closes_for_opposite_flows_only():
+    f = np.zeros((20, 30, 2), np.float32)
+    f[..., 0] = 2.0
+    assert consistency(f, -f, 1.0)[5:15, 5:25].min() > 0.99
+    assert consistency(f, f, 1.0)[5:15, 5:25].max() < 0.01
+
+
+def test_object_motion_recovers_a_rotation_and_shift():
+    rng = np.random.default_rng(0)
+    h, w = 120, 160
+    mask = np.zeros((h, w), np.float32)
+    mask[30:90, 40:120] = 1.0
+    angle, tx, ty = np.radians(3.0), 4.0, -2.0
+    true = np.float64([[np.cos(angle), -np.sin(angle), tx], [np.sin(angle), np.cos(angle), ty]])
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    fwd = np.stack(
+        [true[0, 0] * xs + true[0, 1] * ys + tx - xs, true[1, 0] * xs + true[1, 1] * ys + ty - ys],
+        axis=-1,
+    ).astype(np.float32)
+    model, inliers = object_motion(mask, fwd, np.ones((h, w), np.float32), None, rng)
+    assert inliers > 100
+    np.testing.assert_allclose(model, true, atol=1e-3)
+    # too little in view: the previous motion goes on (without its zoom)
+    kept, n = object_motion(mask, fwd, np.ones((h, w), np.float32), true, rng, reliable=False)
+    assert n == 0
+    np.testing.assert_allclose(kept, true, atol=1e-9)
+    moved = warp_affine(mask, np.float64([[1, 0, 5], [0, 1, 0]]))
+    assert moved[50, 42] == 0.0 and moved[50, 122] == 1.0
+
+
+def test_global_colour_model_separates_and_keyframes_anchor():
+    rng = np.random.default_rng(1)
+    image = np.zeros((60, 80, 3), np.float32)
+    image[...] = (0.1, 0.2, 0.8)  # blue background
+    image[20:40, 30:50] = (0.9, 0.3, 0.1)  # orange object
+    image += rng.normal(0, 0.01, image.shape).astype(np.float32)
+    mask = np.zeros((60, 80), np.float32)
+    mask[20:40, 30:50] = 1.0
+    cells = quantise(np.clip(image, 0, 1), 16)
+    model = GlobalColourModel(16)
+    model.learn(cells, mask, keyframe=True, rate=1.0)
+    post = model.posterior(cells)
+    assert post[30, 40] > 0.9 and post[5, 5] < 0.1
+    # a (wrong) confident frame calling everything object cannot flip the keyframe's view
+    model.learn(cells, np.ones_like(mask), keyframe=False, rate=1.0)
+    assert model.posterior(cells)[5, 5] < 0.5
+
+
+def test_local_windows_cover_the_band_and_learn_from_the_previous_frame():
+    image = np.full((64, 64, 3), 0.2, np.float32)
+    image[:, 32:] = 0.8
+    cells = quantise(image, 8)
+    mask = np.zeros((64, 64), np.float32)
+    mask[:, 32:] = 1.0
+    band = np.zeros((64, 64), bool)
+    band[:, 24:40] = True
+    local = local_models(cells, cells, mask, band, np.float64([[1, 0, 0], [0, 1, 0]]), 16, 8)
+    assert local.weight[:, 28:36].min() > 0.5  # one-sided windows (all object) add nothing
+    assert local.posterior[10, 34] > 0.9 and local.posterior[10, 28] < 0.1
+    assert local.confidence[10, 30] > 0.9
+    assert local.weight[:, :8].max() == 0.0
+
+
+def test_guided_filter_keeps_an_edge_of_the_guide():
+    guide = np.zeros((40, 40), np.float32)
+    guide[:, 20:] = 1.0
+    noisy = guide + np.random.default_rng(2).normal(0, 0.2, guide.shape).astype(np.float32)
+    out = guided_filter(guide, np.clip(noisy, 0, 1), 4, 1e-3)
+    assert (out[:, 22:] > 0.5).all() and (out[:, :18] < 0.5).all()
+
+
+def test_drift_report_runs_and_sentences():
+    report = DriftReport()
+    for n in range(1001, 1013):
+        bad = 1004 <= n <= 1008 or n == 1011
+        report.add(n, DriftSample(confidence=0.2 if bad else 0.9))
+    assert report.unreliable() == [(1004, 1008, 1006), (1011, 1011, 1011)]
+    assert report.sentences() == [
+        "frames 1004-1008 look unreliable: add a keyframe near 1006",
+        "frame 1011 looks unreliable: add a keyframe near 1011",
+    ]
+    report.add(1001, DriftSample(confidence=0.1))  # the lower of two samples is kept
+    assert report.confidence()[1001] == 0.1
+    assert report.to_dict()["unreliable"][0] == [1001, 1001, 1001]
+    assert frame_confidence(0, 0, 0) == 1.0
+    assert frame_confidence(0.5, 0, 0) < frame_confidence(0.1, 0, 0)
+    assert "reliable" in DriftReport({1: DriftSample(0.9)}).summary()

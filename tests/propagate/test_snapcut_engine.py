@@ -1,0 +1,60 @@
+"""The ``snapcut`` backend in the engine: the local loop, the propagation phase, the drift report."""
+
+from __future__ import annotations
+
+import pytest
+
+from vfxmatte.engine.config import PipelineConfig
+from vfxmatte.engine.pipeline import run_pipeline
+from vfxmatte.errors import ConfigError
+from vfxmatte.io.image import read_image
+from vfxmatte.synth import ShotSpec, write_shot
+from vfxmatte.worker.protocol import report_data
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    spec = ShotSpec(width=160, height=96, frames=5, seed=3, speed=2.0, supersample=2)
+    return write_shot(tmp_path_factory.mktemp("shot"), spec)
+
+
+def _config(shot, out, **kw) -> PipelineConfig:
+    config = PipelineConfig(plate=shot.plate, mask=shot.mask, output=str(out / "m.####.exr"), **kw)
+    config.engine.progress = False
+    config.output_options.kinds = "alpha"
+    config.propagate.backend = "snapcut"
+    return config
+
+
+def test_local_run_reports_drift_for_every_frame(shot, tmp_path):
+    report = run_pipeline(_config(shot, tmp_path))
+    assert report.ok and report.written == list(range(1001, 1006))
+    confidence = report.drift.confidence()
+    assert sorted(confidence) == list(range(1001, 1006))
+    assert confidence[1001] == 1.0  # the keyframe
+    assert all(0.0 <= c <= 1.0 for c in confidence.values())
+    data = report_data(report)
+    assert set(data["drift"]["frames"]) == {str(n) for n in range(1001, 1006)}
+    assert data["drift_summary"].startswith("propagation drift:")
+
+
+def test_propagation_phase_gives_the_same_guidance_and_drift(shot, tmp_path):
+    local = _config(shot, tmp_path / "a", guidance_output=str(tmp_path / "a" / "g.####.exr"))
+    a = run_pipeline(local)
+    phase = _config(shot, tmp_path / "b", guidance_output=str(tmp_path / "b" / "g.####.exr"))
+    phase.engine.phase = "propagate"
+    b = run_pipeline(phase)
+    assert a.ok and b.ok
+    for n in range(1001, 1006):
+        ga = read_image(tmp_path / "a" / f"g.{n}.exr").pixels
+        gb = read_image(tmp_path / "b" / f"g.{n}.exr").pixels
+        assert (ga == gb).all()
+    assert a.drift.confidence() == b.drift.confidence()
+
+
+def test_matte_feed_is_refused_for_a_propagation_phase(shot, tmp_path):
+    config = _config(shot, tmp_path, guidance_output=str(tmp_path / "g.####.exr"))
+    config.propagate.snapcut.feed = "matte"
+    config.engine.phase = "propagate"
+    with pytest.raises(ConfigError, match="propagate.snapcut.feed=matte"):
+        run_pipeline(config)
