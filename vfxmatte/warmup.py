@@ -28,7 +28,7 @@ from pathlib import Path
 
 __all__ = ["MESSAGE", "kernels_cached", "main", "warm_up", "warm_up_in_background"]
 
-MESSAGE = "vfxmatte: compiling matting kernels (pymatting, numba), first run only: about a minute"
+MESSAGE = "vfxmatte: compiling matting kernels (pymatting), first run only (a minute or more)"
 
 _background: subprocess.Popen | None = None
 _lock = threading.Lock()

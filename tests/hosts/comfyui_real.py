@@ -34,6 +34,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -414,13 +415,15 @@ def run_integration_test(tree: Path, python: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(COMFYUI_DIR=str(tree), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     result = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+        [str(python), "-m", "pytest", "-v", "-p", "no:cacheprovider", "-rs",
          "tests/nodes/test_comfyui_integration.py"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
-    tail = result.stdout.strip().splitlines()[-1:] or ["?"]
-    expect(result.returncode == 0 and "passed" in tail[0] and "skipped" not in tail[0],
-           f"tests/nodes/test_comfyui_integration.py: {tail[0]}\n{result.stdout[-3000:]}")  # fmt: skip
+    passed = re.search(r"(\d+) passed", result.stdout)
+    skipped = re.search(r"(\d+) skipped", result.stdout)
+    expect(result.returncode == 0 and passed is not None and skipped is None,
+           f"tests/nodes/test_comfyui_integration.py: {passed and passed.group(0)}, exit "
+           f"{result.returncode}\n{result.stdout[-3000:]}")  # fmt: skip
 
 
 def install_checkout(python: Path, work: Path) -> None:
