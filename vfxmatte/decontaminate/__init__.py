@@ -13,6 +13,12 @@ DECONTAMINATE_BACKENDS = Registry(
     "decontaminate",
     [
         BackendEntry(
+            "fusion",
+            "vfxmatte.decontaminate.fusion:estimate_foreground_fusion",
+            "multi-level estimation fused with nearby opaque colour at low alpha, weight-free",
+            extra="classical",
+        ),
+        BackendEntry(
             "multilevel",
             "vfxmatte.decontaminate.multilevel:estimate_foreground_multilevel",
             "fast multi-level foreground estimation (Germer et al. 2021), weight-free",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from vfxmatte.config import param
 from vfxmatte.decontaminate import DECONTAMINATE_BACKENDS
+from vfxmatte.decontaminate.fusion import FusionConfig
 from vfxmatte.decontaminate.multilevel import MultilevelConfig
 from vfxmatte.decontaminate.network import NetworkForegroundConfig
 from vfxmatte.engine.outputs import OutputConfig
@@ -110,11 +111,13 @@ class DecontaminateStageConfig:
     """Straight foreground colour without background spill."""
 
     backend: str = param(
-        "multilevel",
-        "multilevel: fast multi-level foreground estimation; network: the foreground colour "
-        "network (needs weights); none: the plate colour as is.",
+        "fusion",
+        "fusion: multi-level estimation fused with the nearby opaque colour where alpha is "
+        "small; multilevel: fast multi-level foreground estimation (the previous default); "
+        "network: the foreground colour network (needs weights); none: the plate colour as is.",
         choices=DECONTAMINATE_BACKENDS.names(),
     )
+    fusion: FusionConfig = field(default_factory=FusionConfig)
     multilevel: MultilevelConfig = field(default_factory=MultilevelConfig)
     network: NetworkForegroundConfig = field(default_factory=NetworkForegroundConfig)
 

@@ -52,7 +52,7 @@ from vfxmatte.matte.closed_form import (
 )
 from vfxmatte.matte.geodesic import trimap_geodesic
 from vfxmatte.matte.infer import grow_unknown, infer_trimap
-from vfxmatte.matte.temporal import TemporalPrior, TemporalState
+from vfxmatte.matte.temporal import TemporalPrior, TemporalState, WarpedPrior
 from vfxmatte.matte.trimap import (
     BAND_MODES,
     BG,
@@ -100,6 +100,13 @@ class ClassicalMatteConfig:
         0.025, "Half-width of the unknown strip around the inferred boundary "
         "(trimap='infer'), as a fraction of the object's size (at least min_band pixels).",
         min=0.0, max=1.0,
+    )
+    colour_seed: bool = param(
+        False, "trimap='infer': start band pixels whose colour is more the certain inside's "
+        "than the certain outside's (the mask deciding colours neither explains) as probable "
+        "foreground, not all as probable background. Helps objects whose edge colour differs "
+        "from their inside (a dark rim, hair of another colour); measured worse on the "
+        "held-out photo shots (SAD 1.8 against 1.2).",
     )
     grow_rounds: int = param(
         1, "trimap='infer': solve, widen the strip where alpha is still mixed on its border "
@@ -172,7 +179,7 @@ class ClassicalMatteConfig:
         min=0.0, max=10.0,
     )
     temporal_weight: float = param(
-        0.05, "Weight of the previous frame's alpha, warped by optical flow, as a data term "
+        0.5, "Weight of the previous frame's alpha, warped by optical flow, as a data term "
         "where the warped frame matches this one (trimap='infer'); steadies unchanged "
         "regions. 0: frames are matted independently.", min=0.0, max=10.0,
     )
@@ -353,7 +360,7 @@ def _effective(cfg: ClassicalMatteConfig) -> ClassicalMatteConfig:
 
 def _matte_crop(
     image: np.ndarray, binary: np.ndarray, reach: _Reach,
-    cfg: ClassicalMatteConfig, solve: bool, temporal: TemporalPrior | None = None,
+    cfg: ClassicalMatteConfig, solve: bool, temporal: WarpedPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop (HxW float32), downscaled first when too large.
 
@@ -385,7 +392,7 @@ def _matte_crop(
 
 def _matte_full(
     image: np.ndarray, binary: np.ndarray, reach: _Reach,
-    cfg: ClassicalMatteConfig, solve: bool, temporal: TemporalPrior | None = None,
+    cfg: ClassicalMatteConfig, solve: bool, temporal: WarpedPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop at its own resolution."""
     inner, outer = reach.inner, reach.outer
@@ -414,12 +421,13 @@ def _matte_full(
 
 def _matte_inferred(
     image: np.ndarray, binary: np.ndarray, reach: _Reach,
-    cfg: ClassicalMatteConfig, solve: bool, temporal: TemporalPrior | None,
+    cfg: ClassicalMatteConfig, solve: bool, temporal: WarpedPrior | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop with the inferred trimap (:mod:`.infer`)."""
     inferred = infer_trimap(image, binary, inner=reach.inner, outer=reach.outer,
                             width=reach.width, iterations=cfg.grabcut_iterations,
-                            max_pixels=cfg.grabcut_max_pixels)
+                            max_pixels=cfg.grabcut_max_pixels, colour_seed=cfg.colour_seed,
+                            ambiguity=1.5 if cfg.colour_seed else 0.0)
     trimap = inferred.trimap
     if not solve:
         return trimap, trimap

@@ -1,0 +1,69 @@
+"""Tests of vfxmatte.decontaminate.fusion against composites with exact foreground."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vfxmatte.decontaminate.fusion import FusionConfig, estimate_foreground_fusion
+from vfxmatte.decontaminate.multilevel import estimate_foreground_multilevel
+from vfxmatte.errors import ConfigError, InputError
+
+
+def _hairy(scale: float = 1.0, seed: int = 0):
+    """A body with thin strands (alpha 0.05-0.5) over a busy background, scene-linear;
+    ``scale`` multiplies the plate (a brighter exposure, values above 1.0)."""
+    rng = np.random.default_rng(seed)
+    h, w = 64, 96
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    alpha = np.clip((30.0 - np.hypot(yy - 32, xx - 30)) / 2.0 + 0.5, 0, 1)
+    for k in range(8):  # strands to the right, fading
+        row = 12 + 6 * k
+        strand = (np.abs(yy - row) < 0.6) & (xx > 40) & (xx < 80)
+        alpha = np.where(strand, np.maximum(alpha, 0.5 * (80 - xx) / 40), alpha)
+    fg = np.stack([0.6 + 0.05 * np.sin(yy / 7), 0.3 + 0 * xx, 0.15 + 0.05 * np.cos(xx / 9)], -1)
+    bg = rng.uniform(0.0, 1.0, (h, w, 3)) * np.array([0.2, 0.8, 0.9])
+    image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    return (scale * image).astype(np.float32), alpha.astype(np.float32), scale * fg
+
+
+def _band_mse(pred, fg, alpha):
+    band = (alpha > 0) & (alpha < 1)
+    return float(np.mean((pred - fg) ** 2, axis=2)[band].mean())
+
+
+def test_better_than_multilevel_on_strands():
+    """Strands over a busy background: band MSE below the multi-level solve's on the same
+    alpha (measured 0.22x)."""
+    image, alpha, fg = _hairy()
+    fused = estimate_foreground_fusion(image, alpha)
+    ml = estimate_foreground_multilevel(image, alpha)
+    assert _band_mse(fused, fg, alpha) < 0.8 * _band_mse(ml, fg, alpha)
+
+
+def test_opaque_and_transparent_pixels_exact_and_linear_light_kept():
+    image, alpha, fg = _hairy(scale=4.0)  # highlights up to ~3.6
+    fused = estimate_foreground_fusion(image, alpha)
+    opaque, clear = alpha >= 1 - 1e-3, alpha <= 1e-3
+    np.testing.assert_array_equal(fused[opaque], image[opaque])
+    assert (fused[clear] == 0).all()
+    assert fused.max() > 2.0  # values above 1.0 are kept, not clipped to display range
+    assert fused.dtype == np.float32 and fused.shape == image.shape
+
+
+def test_scale_equivariant():
+    """Linear light: doubling the plate doubles the foreground (to float rounding)."""
+    image, alpha, _ = _hairy()
+    a = estimate_foreground_fusion(image, alpha)
+    b = estimate_foreground_fusion(2 * image, alpha)
+    np.testing.assert_allclose(b, 2 * a, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_input_and_config():
+    image, alpha, _ = _hairy()
+    with pytest.raises(InputError):
+        estimate_foreground_fusion(image, alpha[:10])
+    with pytest.raises(ConfigError):
+        FusionConfig(sigma=0.0)
+    with pytest.raises(ConfigError):
+        estimate_foreground_fusion(image, alpha, config=object())  # type: ignore[arg-type]
