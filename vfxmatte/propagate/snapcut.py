@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -58,7 +59,7 @@ from vfxmatte.propagate.motion import (
     warp_affine,
 )
 
-__all__ = ["SnapCutPropagateConfig", "SnapCutPropagator"]
+__all__ = ["SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
 
 _STATE_SHARPEN = 2.0  # contrast stretch of the carried soft state (see flow._sharpen)
 _SIGMA_MIN = 1.0  # shape-confidence width where colour cannot be trusted (work px)
@@ -463,6 +464,43 @@ def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
     dx, dy = bx - radius, by - radius
     shift = np.float64([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(amodal, shift, (w, h), flags=cv2.INTER_NEAREST)
+
+
+def propagate_sequence(
+    get_frame: Callable[[int], np.ndarray],
+    indices: Sequence[int],
+    key_masks: Mapping[int, np.ndarray],
+    config: SnapCutPropagateConfig | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Propagate keyframe masks through a shot, streaming frames, in the engine's order.
+
+    As :func:`vfxmatte.propagate.flow.propagate_sequence`: the first keyframe,
+    every frame after it (later keyframes re-anchor; an empty one means "out of
+    view"), then every frame before it in reverse order.
+
+    Raises:
+        InputError: for an empty ``key_masks``, a keyframe not in ``indices``,
+            repeated indices, or a bad frame or mask.
+    """
+    from vfxmatte.propagate.flow import _first_key_position
+
+    config = config if config is not None else SnapCutPropagateConfig()
+    order = list(indices)
+    start = _first_key_position(order, key_masks)
+    forward = SnapCutPropagator(config)
+    key = order[start]
+    mask = forward.reset(get_frame(key), key_masks[key], index=key)
+    backward = forward.fork() if start > 0 else None
+    yield key, mask
+    for i in order[start + 1 :]:
+        if i in key_masks:
+            yield i, forward.reset(get_frame(i), key_masks[i], index=i, allow_empty=True)
+        else:
+            yield i, forward.step(get_frame(i), index=i)
+    del forward
+    if backward is not None:
+        for i in reversed(order[:start]):
+            yield i, backward.step(get_frame(i), index=i)
 
 
 def _support(mask: np.ndarray) -> tuple[int, int, int, int] | None:
