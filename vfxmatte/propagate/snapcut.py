@@ -339,13 +339,35 @@ class SnapCutPropagator:
         self._area = area
         if self.drift.confidence >= cfg.confident and area > 0:
             self._colours.learn(frame.cells, state, keyframe=False, rate=cfg.model_rate)
+        return self._upsample(state)
+
+    def _upsample(self, state: np.ndarray) -> np.ndarray:
+        """The working-resolution state at the plate's size (bilinear), inside its box only.
+
+        The state was cleaned at working resolution, so no full-resolution
+        cleanup is needed (it cost more than the rest of a 1080p frame).
+        """
         h, w = self._shape
-        full = cv2.resize(state, (w, h), interpolation=cv2.INTER_LINEAR)
-        if cfg.keep_soft:
-            return np.clip(full, 0.0, 1.0)
-        return clean_mask(full >= cfg.threshold, cfg.fill_holes_area, cfg.min_island_area).astype(
-            np.float32
+        out = np.zeros((h, w), np.float32)
+        box = _support(state > 0)
+        if box is None:
+            return out
+        sy, sx = h / state.shape[0], w / state.shape[1]
+        y0, y1 = max(0, int((box[0] - 1) * sy)), min(h, int(np.ceil((box[1] + 1) * sy)))
+        x0, x1 = max(0, int((box[2] - 1) * sx)), min(w, int(np.ceil((box[3] + 1) * sx)))
+        # Same pixel-centre convention as cv2.resize, for the box only.
+        to_small = np.float32(
+            [[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]]
         )
+        part = cv2.warpAffine(
+            state, to_small, (x1 - x0, y1 - y0),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        if self.config.keep_soft:
+            out[y0:y1, x0:x1] = np.clip(part, 0.0, 1.0)
+        else:
+            out[y0:y1, x0:x1] = part >= self.config.threshold
+        return out
 
     # -- helpers ----------------------------------------------------------------
 
