@@ -313,7 +313,10 @@ class SnapCutPropagator:
         d = _contour_distance(inside)
         f_s = 1.0 - np.exp(-(np.minimum(d / sigma, 8.0) ** 2))
         prob = f_s * shape + (1.0 - f_s) * colour
-        back_again, amodal = self._reacquire(amodal, shape, colour_global)
+        moves_along = _moves_with(back, ok_here, self._motion)
+        # Only what moves with the object can be the object coming back (not the occluder).
+        likeness = np.where(moves_along, colour_global, np.float32(0.0))
+        back_again, amodal = self._reacquire(amodal, shape, likeness)
         self._amodal = amodal  # this frame's extent from here on
         prob[back_again] = np.maximum(prob[back_again], colour_global[back_again])
         return prob.astype(np.float32), ok_here, shape
@@ -429,6 +432,8 @@ class SnapCutPropagator:
         if self._hidden_for > 0 and radius > 2:
             amodal = _replace(amodal, strong.astype(np.float32), radius)
             extent = amodal >= thr
+            # What lies outside the re-placed extent is something else of the same colours.
+            strong &= cv2.dilate(extent.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         # Inside the re-placed extent, next to what surely came back, a weaker likeness does.
         near = cv2.dilate(strong.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         weak = extent & near & (shape < thr) & (colour >= 0.5)
@@ -469,6 +474,26 @@ class SnapCutPropagator:
             colour_drop=max(0.0, drop),
             area_change=jump,
         )
+
+
+def _moves_with(back: np.ndarray, ok: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """Pixels whose consistent flow roughly agrees with the object's motion (``h x w`` bool).
+
+    A pixel ``x`` came from ``x + back(x)``; moving with the object it came from
+    ``A^-1 x``. The tolerance is 2 px plus three quarters of the object's own
+    displacement there: the motion of a hidden object is extrapolated and may be
+    off by much of itself, but something moving the other way (an occluder)
+    stays outside it.
+    """
+    h, w = ok.shape
+    inv = cv2.invertAffineTransform(motion)
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    px = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    err2 = (px - xs - back[..., 0]) ** 2 + (py - ys - back[..., 1]) ** 2
+    tol = 2.0 + 0.75 * np.sqrt((px - xs) ** 2 + (py - ys) ** 2)
+    return (err2 <= tol * tol) & (ok > 0.5)
 
 
 def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
