@@ -58,3 +58,15 @@ def test_matte_feed_is_refused_for_a_propagation_phase(shot, tmp_path):
     config.engine.phase = "propagate"
     with pytest.raises(ConfigError, match="propagate.snapcut.feed=matte"):
         run_pipeline(config)
+
+
+def test_propagate_cli_with_snapcut_writes_one_layer_per_object(shot, tmp_path, capsys):
+    from vfxmatte.cli import main
+
+    code = main(["propagate", shot.plate, "-m", shot.mask, "-m", shot.mask, "-o",
+                 str(tmp_path / "g.####.exr"), "--key-frame", "1003",
+                 "--propagate.backend", "snapcut"])  # fmt: skip
+    assert code == 0 and "wrote guidance for 5 frame(s)" in capsys.readouterr().out
+    g = read_image(tmp_path / "g.1005.exr").pixels
+    assert g[..., 0].max() == 1.0
+    assert (g[..., 0] == g[..., 1]).all()

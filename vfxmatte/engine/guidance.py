@@ -41,14 +41,17 @@ def guidance_channels(objects: list[int]) -> list[str]:
 def _flow_objects(
     config: PipelineConfig, get: Callable[[int], np.ndarray], frames: list[int], keys: KeyMasks
 ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-    """The flow backend, one propagator per object, walked in the same order as sam2."""
-    from vfxmatte.propagate.flow import propagate_sequence
+    """The flow or snapcut backend, one propagator per object, in the same order as sam2."""
+    backend = config.propagate.backend
+    if backend == "snapcut":
+        from vfxmatte.propagate.snapcut import propagate_sequence
+    else:
+        from vfxmatte.propagate.flow import propagate_sequence
 
     objects = sorted({o for masks in keys.values() for o in masks})
+    options = getattr(config.propagate, backend)
     streams = {
-        o: propagate_sequence(
-            get, frames, {f: m[o] for f, m in keys.items() if o in m}, config.propagate.flow
-        )
+        o: propagate_sequence(get, frames, {f: m[o] for f, m in keys.items() if o in m}, options)
         for o in objects
     }
     # Every stream yields frames in the same order: first keyframe, forward, backward.
@@ -85,13 +88,13 @@ def propagate_objects(
 
         propagator = sam2 if sam2 is not None else Sam2Propagator(config.propagate.sam2)
         yield from propagator.propagate(get, plate.frames, keys)
-    elif backend == "flow":
+    elif backend in ("flow", "snapcut"):
         height, width = get(plate.frames[0]).shape[:2]  # cached: read once either way
         check_plate_size(config.plate, width, height, backend)  # images from a host: no path
         yield from _flow_objects(config, get, plate.frames, keys)
     else:
         raise ConfigError(
-            f"Propagation to files needs propagate.backend flow or sam2, got '{backend}'."
+            f"Propagation to files needs propagate.backend flow, snapcut or sam2, got '{backend}'."
         )
 
 
@@ -179,7 +182,8 @@ def _write_guidance(
         }
     objects = sorted({o for masks in keys.values() for o in masks})
     channels = guidance_channels(objects)
-    variant = "objects" if config.propagate.backend == "flow" else ""  # not the engine's loop
+    # flow and snapcut here are not the engine's loop (one propagator per object)
+    variant = "objects" if config.propagate.backend in ("flow", "snapcut") else ""
     header = guidance_header(
         propagation_identity(config, keyframe_paths, colour.plate, variant=variant)
     )

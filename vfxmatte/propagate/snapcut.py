@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -58,7 +59,7 @@ from vfxmatte.propagate.motion import (
     warp_affine,
 )
 
-__all__ = ["SnapCutPropagateConfig", "SnapCutPropagator"]
+__all__ = ["SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
 
 _STATE_SHARPEN = 2.0  # contrast stretch of the carried soft state (see flow._sharpen)
 _SIGMA_MIN = 1.0  # shape-confidence width where colour cannot be trusted (work px)
@@ -312,7 +313,10 @@ class SnapCutPropagator:
         d = _contour_distance(inside)
         f_s = 1.0 - np.exp(-(np.minimum(d / sigma, 8.0) ** 2))
         prob = f_s * shape + (1.0 - f_s) * colour
-        back_again, amodal = self._reacquire(amodal, shape, colour_global)
+        moves_along = _moves_with(back, ok_here, self._motion)
+        # Only what moves with the object can be the object coming back (not the occluder).
+        likeness = np.where(moves_along, colour_global, np.float32(0.0))
+        back_again, amodal = self._reacquire(amodal, shape, likeness)
         self._amodal = amodal  # this frame's extent from here on
         prob[back_again] = np.maximum(prob[back_again], colour_global[back_again])
         return prob.astype(np.float32), ok_here, shape
@@ -338,13 +342,35 @@ class SnapCutPropagator:
         self._area = area
         if self.drift.confidence >= cfg.confident and area > 0:
             self._colours.learn(frame.cells, state, keyframe=False, rate=cfg.model_rate)
+        return self._upsample(state)
+
+    def _upsample(self, state: np.ndarray) -> np.ndarray:
+        """The working-resolution state at the plate's size (bilinear), inside its box only.
+
+        The state was cleaned at working resolution, so no full-resolution
+        cleanup is needed (it cost more than the rest of a 1080p frame).
+        """
         h, w = self._shape
-        full = cv2.resize(state, (w, h), interpolation=cv2.INTER_LINEAR)
-        if cfg.keep_soft:
-            return np.clip(full, 0.0, 1.0)
-        return clean_mask(full >= cfg.threshold, cfg.fill_holes_area, cfg.min_island_area).astype(
-            np.float32
+        out = np.zeros((h, w), np.float32)
+        box = _support(state > 0)
+        if box is None:
+            return out
+        sy, sx = h / state.shape[0], w / state.shape[1]
+        y0, y1 = max(0, int((box[0] - 1) * sy)), min(h, int(np.ceil((box[1] + 1) * sy)))
+        x0, x1 = max(0, int((box[2] - 1) * sx)), min(w, int(np.ceil((box[3] + 1) * sx)))
+        # Same pixel-centre convention as cv2.resize, for the box only.
+        to_small = np.float32(
+            [[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]]
         )
+        part = cv2.warpAffine(
+            state, to_small, (x1 - x0, y1 - y0),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        if self.config.keep_soft:
+            out[y0:y1, x0:x1] = np.clip(part, 0.0, 1.0)
+        else:
+            out[y0:y1, x0:x1] = part >= self.config.threshold
+        return out
 
     # -- helpers ----------------------------------------------------------------
 
@@ -406,6 +432,8 @@ class SnapCutPropagator:
         if self._hidden_for > 0 and radius > 2:
             amodal = _replace(amodal, strong.astype(np.float32), radius)
             extent = amodal >= thr
+            # What lies outside the re-placed extent is something else of the same colours.
+            strong &= cv2.dilate(extent.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         # Inside the re-placed extent, next to what surely came back, a weaker likeness does.
         near = cv2.dilate(strong.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         weak = extent & near & (shape < thr) & (colour >= 0.5)
@@ -448,6 +476,26 @@ class SnapCutPropagator:
         )
 
 
+def _moves_with(back: np.ndarray, ok: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """Pixels whose consistent flow roughly agrees with the object's motion (``h x w`` bool).
+
+    A pixel ``x`` came from ``x + back(x)``; moving with the object it came from
+    ``A^-1 x``. The tolerance is 2 px plus three quarters of the object's own
+    displacement there: the motion of a hidden object is extrapolated and may be
+    off by much of itself, but something moving the other way (an occluder)
+    stays outside it.
+    """
+    h, w = ok.shape
+    inv = cv2.invertAffineTransform(motion)
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    px = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    err2 = (px - xs - back[..., 0]) ** 2 + (py - ys - back[..., 1]) ** 2
+    tol = 2.0 + 0.75 * np.sqrt((px - xs) ** 2 + (py - ys) ** 2)
+    return (err2 <= tol * tol) & (ok > 0.5)
+
+
 def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
     """``amodal`` shifted by the offset within ``radius`` that overlaps ``score`` most."""
     box = _support(amodal >= 0.5)
@@ -463,6 +511,43 @@ def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
     dx, dy = bx - radius, by - radius
     shift = np.float64([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(amodal, shift, (w, h), flags=cv2.INTER_NEAREST)
+
+
+def propagate_sequence(
+    get_frame: Callable[[int], np.ndarray],
+    indices: Sequence[int],
+    key_masks: Mapping[int, np.ndarray],
+    config: SnapCutPropagateConfig | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Propagate keyframe masks through a shot, streaming frames, in the engine's order.
+
+    As :func:`vfxmatte.propagate.flow.propagate_sequence`: the first keyframe,
+    every frame after it (later keyframes re-anchor; an empty one means "out of
+    view"), then every frame before it in reverse order.
+
+    Raises:
+        InputError: for an empty ``key_masks``, a keyframe not in ``indices``,
+            repeated indices, or a bad frame or mask.
+    """
+    from vfxmatte.propagate.flow import _first_key_position
+
+    config = config if config is not None else SnapCutPropagateConfig()
+    order = list(indices)
+    start = _first_key_position(order, key_masks)
+    forward = SnapCutPropagator(config)
+    key = order[start]
+    mask = forward.reset(get_frame(key), key_masks[key], index=key)
+    backward = forward.fork() if start > 0 else None
+    yield key, mask
+    for i in order[start + 1 :]:
+        if i in key_masks:
+            yield i, forward.reset(get_frame(i), key_masks[i], index=i, allow_empty=True)
+        else:
+            yield i, forward.step(get_frame(i), index=i)
+    del forward
+    if backward is not None:
+        for i in reversed(order[:start]):
+            yield i, backward.step(get_frame(i), index=i)
 
 
 def _support(mask: np.ndarray) -> tuple[int, int, int, int] | None:
