@@ -29,11 +29,13 @@ def _shot(folder, height: int, width: int) -> PipelineConfig:
     return config
 
 
+@pytest.mark.parametrize("backend", ["flow", "snapcut"])
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (4, 4), (11, 11), (11, 40), (12, 12)])
-def test_flow_needs_12_pixels_a_side(tmp_path, height, width) -> None:
+def test_flow_needs_12_pixels_a_side(tmp_path, height, width, backend) -> None:
     config = _shot(tmp_path, height, width)
-    if min(height, width) < MIN_PLATE_SIDE["flow"]:
-        with pytest.raises(InputError, match=rf"is {width}x{height} pixels; propagate\.backend=flow "
+    config.propagate.backend = backend
+    if min(height, width) < MIN_PLATE_SIDE[backend]:
+        with pytest.raises(InputError, match=rf"is {width}x{height} pixels; propagate\.backend={backend} "
                                              r"needs at least 12x12\. Use --propagate\.backend static"):
             run_pipeline(config)
         config.engine.phase = "propagate"  # the farm's first job opens the plate the same way

@@ -74,7 +74,9 @@ class PropagateStageConfig:
 
     backend: str = param(
         "flow",
-        "flow: optical-flow propagation; sam2: SAM 2 video predictor (run as a first phase "
+        "flow: optical-flow propagation; snapcut: local colour windows and a shape prior "
+        "carried by consistent optical flow, with a drift report (Video SnapCut; weight-free); "
+        "sam2: SAM 2 video predictor (run as a first phase "
         "that writes guidance files); static: the keyframe mask on every frame; "
         "given: --mask is a mask sequence with a frame for every plate frame.",
         choices=PROPAGATE_BACKENDS.names(),

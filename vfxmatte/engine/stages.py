@@ -46,7 +46,7 @@ WORKING_LINEAR = "lin_rec709"
 #: Smallest plate side, in pixels, of the propagation backends that have one. DIS
 #: optical flow (OpenCV) refuses images under 12 px; every other propagation backend
 #: (static, given, sam2) and every matte, refine and decontaminate backend runs from 1x1.
-MIN_PLATE_SIDE = {"flow": 12, "snapcut": 16}
+MIN_PLATE_SIDE = {"flow": 12, "snapcut": 12}
 
 
 def open_shot_plate(config: PipelineConfig, frames: Sequence[int] | None = None) -> Plate:
