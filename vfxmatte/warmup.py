@@ -26,7 +26,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["MESSAGE", "kernels_cached", "main", "warm_up", "warm_up_in_background"]
+__all__ = [
+    "MESSAGE",
+    "kernels_cached",
+    "main",
+    "needs_pymatting",
+    "warm_up",
+    "warm_up_for",
+    "warm_up_in_background",
+]
 
 MESSAGE = "vfxmatte: compiling matting kernels (pymatting), first run only (a minute or more)"
 
@@ -102,6 +110,26 @@ def warm_up(announce: Callable[[str], None] | None = None) -> float:
     if elapsed > 5:
         say(f"vfxmatte: matting kernels ready in {elapsed:.0f} s (cached for later runs)")
     return elapsed
+
+
+def needs_pymatting(config: object) -> bool:
+    """Whether a :class:`~vfxmatte.engine.config.PipelineConfig` run imports pymatting.
+
+    The multilevel decontamination (the default) and the classical matte's ``ichol``
+    preconditioner do; the network backends and ``jacobi`` do not.
+    """
+    decontaminate = getattr(getattr(config, "decontaminate", None), "backend", "")
+    matte = getattr(config, "matte", None)
+    classical = getattr(matte, "classical", None)
+    return decontaminate == "multilevel" or (
+        getattr(matte, "backend", "") == "classical"
+        and getattr(classical, "preconditioner", "") == "ichol"
+    )
+
+
+def warm_up_for(config: object, announce: Callable[[str], None] | None = None) -> float:
+    """:func:`warm_up` when ``config``'s run needs pymatting (the CLI, before a shot)."""
+    return warm_up(announce) if needs_pymatting(config) else 0.0
 
 
 def main() -> int:

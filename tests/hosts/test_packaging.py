@@ -82,3 +82,17 @@ def test_kernels_cached_in_this_environment() -> None:
     import pymatting  # noqa: F401 - compiled once for the dev venv
 
     assert kernels_cached() and warm_up() == 0.0
+
+
+def test_which_runs_need_pymatting() -> None:
+    from vfxmatte.engine.config import PipelineConfig
+    from vfxmatte.warmup import needs_pymatting, warm_up_for
+
+    config = PipelineConfig()
+    assert needs_pymatting(config)  # the default decontamination is multilevel
+    config.decontaminate.backend = "network"
+    assert not needs_pymatting(config) and warm_up_for(config) == 0.0
+    config.matte.classical.preconditioner = "ichol"
+    assert needs_pymatting(config)
+    config.matte.backend = "network"
+    assert not needs_pymatting(config)

@@ -86,8 +86,10 @@ def config_file_input(args: argparse.Namespace) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from vfxmatte.engine.pipeline import run_pipeline
+    from vfxmatte.warmup import warm_up_for
 
     config = build_config(args)
+    warm_up_for(config)  # pymatting's first-run compile, announced
     report = run_pipeline(config, extra_inputs=config_file_input(args))
     print(f"vfxmatte matte: {report.summary()}")
     for kind, pattern in report.outputs.items():
