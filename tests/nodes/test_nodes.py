@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vfxmatte.decontaminate.multilevel import estimate_foreground_multilevel
+from vfxmatte.decontaminate.fusion import estimate_foreground_fusion
 from vfxmatte.engine.config import PipelineConfig
 from vfxmatte.engine.outputs import FrameResult, composite_preview
 from vfxmatte.engine.stages import ColourContext, Stages
@@ -137,14 +137,14 @@ def test_propagate_node_is_the_flow_backend(nodes, shot, linear) -> None:
         )  # fmt: skip
 
 
-def test_decontaminate_node_is_the_multilevel_backend(nodes, linear, shot) -> None:
+def test_decontaminate_node_is_the_default_fusion_backend(nodes, linear, shot) -> None:
     alpha = np.stack([read_image(shot.frame(shot.alpha, n)).pixels[..., 0] for n in (1001, 1002)])
     (fg,) = nodes["VfxMatte.Decontaminate"]().decontaminate(
         images=torch.from_numpy(linear[:2]), alpha=torch.from_numpy(alpha),
         image_colourspace="lin_rec709",
     )  # fmt: skip
     for i in range(2):
-        expected = estimate_foreground_multilevel(linear[i], alpha[i])
+        expected = estimate_foreground_fusion(linear[i], alpha[i])
         np.testing.assert_array_equal(fg[i].numpy(), expected)
 
 

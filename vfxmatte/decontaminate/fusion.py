@@ -13,8 +13,11 @@ where ``F̄`` is the normalised-convolution mean (Knutsson & Westin, CVPR 1993) 
 plate over the nearby opaque pixels (``α >= opaque``, Gaussian of ``sigma`` px); where
 no opaque pixel is near, ``F̄ = F_ml``. The result is clipped to ``[0, max(1, local
 maximum of the plate)]``: values above 1.0 stay where the plate has them, and the
-``1/α`` blow-up of tiny alphas is bounded. Opaque pixels keep the plate, transparent
-ones are 0, exactly as the multi-level backend.
+``1/α`` blow-up of tiny alphas is bounded. Opaque pixels keep the plate. Transparent
+pixels near the object (at least 5% opaque pixels in the averaging window) get
+``F̄``, the colour of the object's nearby edge, as pymatting's solver extends ``F``
+everywhere; farther ones the same average over a 4x wider radius, and 0 beyond the
+band's box grown by ``9 sigma``. The premultiplied result ``αF`` is unchanged.
 
 All arithmetic is on the scene-linear plate (linear light), so a highlight above 1.0
 is blended as light, not as a display value. Measured on the held-out photo shots of
@@ -38,6 +41,8 @@ from vfxmatte.decontaminate.multilevel import (
 from vfxmatte.errors import ConfigError
 
 __all__ = ["FusionConfig", "estimate_foreground_fusion"]
+
+_NEAR = 1e-3  # weight of opaque pixels in the averaging window that makes a pixel "near"
 
 
 @dataclass
@@ -77,6 +82,20 @@ def _normalised_mean(
     return num / np.maximum(den, 1e-6)[..., None], den
 
 
+def _coarse_mean(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """:func:`_normalised_mean` over a 4x larger radius, computed at 1/4 resolution."""
+    h, w = weight.shape
+    size = (max(1, w // 4), max(1, h // 4))
+    small_img = cv2.resize(image * weight[..., None], size, interpolation=cv2.INTER_AREA)
+    small_w = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    k = 2 * int(3.0 * sigma) + 1
+    num = cv2.GaussianBlur(small_img, (k, k), sigma)
+    den = cv2.GaussianBlur(small_w, (k, k), sigma)
+    mean = num / np.maximum(den, 1e-6)[..., None]
+    mean[den <= 1e-6] = 0.0
+    return cv2.resize(mean, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def estimate_foreground_fusion(
     image: np.ndarray, alpha: np.ndarray, config: FusionConfig | None = None
 ) -> np.ndarray:
@@ -89,7 +108,8 @@ def estimate_foreground_fusion(
 
     Returns:
         ``H×W×3`` float32 straight foreground, scene-linear: ``image`` where
-        ``alpha >= 1-ε``, 0 where ``alpha <= ε`` (ε of the multi-level backend's defaults).
+        ``alpha >= 1-ε``; where ``alpha <= ε`` (ε of the multi-level backend's defaults)
+        the nearby opaque colour, or 0 far from the band.
 
     Raises:
         InputError, BackendUnavailableError: as
@@ -121,4 +141,13 @@ def estimate_foreground_fusion(
     fused = np.clip(fused, 0.0, ceiling[..., None])
     sub = band[box]
     f[sub] = fused[sub]
+    # Transparent pixels near the object get its nearby opaque colour instead of 0: no
+    # change to the premultiplied result (alpha F = 0), but a straight colour that an
+    # edge grown later (a matte choke, a blur) shows as the object's, not as black.
+    near = (a <= eps) & (support > _NEAR)
+    f[near] = np.clip(mean[near], 0.0, ceiling[near][:, None])
+    rest = (a <= eps) & ~near  # farther: the colour averaged 4x wider, at 1/4 resolution
+    if rest.any():
+        far = _coarse_mean(img, (a >= cfg.opaque).astype(np.float32), cfg.sigma)
+        f[rest] = np.clip(far[rest], 0.0, ceiling[rest][:, None])
     return fg
