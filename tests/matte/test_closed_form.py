@@ -54,7 +54,8 @@ def test_data_term_matches_dense_reference():
     img, tri = small_problem()
     prior = np.random.default_rng(5).random(tri.shape)
     lam, eps = 0.05, 1e-3
-    alpha = estimate_alpha_cf_band(img, tri, epsilon=eps, rtol=1e-12, prior=prior, prior_weight=lam)
+    alpha = estimate_alpha_cf_band(img, tri, epsilon=eps, rtol=1e-12, prior=prior,
+                                   prior_weight=lam)
     L = dense_matting_laplacian(img, eps)
     u = tri.ravel() == 0.5
     A = L[u][:, u] + lam * np.eye(u.sum())
@@ -109,9 +110,8 @@ def test_ichol_preconditioner_is_applied_in_the_original_order(monkeypatch):
     def exact_factor(M, **kwargs):  # stands in for pymatting.ichol: an exact inverse
         return spla.splu(M.tocsc()).solve
 
-    monkeypatch.setattr(
-        closed_form, "import_pymatting", lambda: SimpleNamespace(ichol=exact_factor)
-    )
+    monkeypatch.setattr(closed_form, "import_pymatting",
+                        lambda: SimpleNamespace(ichol=exact_factor))
     r = rng.random(A.shape[0])
     np.testing.assert_allclose(closed_form._ichol_rcm(A)(r), spla.spsolve(A.tocsc(), r), rtol=1e-8)
 

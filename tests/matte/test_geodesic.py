@@ -10,7 +10,7 @@ from vfxmatte.matte.geodesic import geodesic_distances, trimap_geodesic
 
 def two_halves(h: int = 20, w: int = 30, contrast: float = 0.4) -> np.ndarray:
     img = np.full((h, w, 3), 0.3, np.float32)
-    img[:, w // 2 :] += contrast / np.sqrt(3)  # Euclidean colour step = contrast
+    img[:, w // 2:] += contrast / np.sqrt(3)  # Euclidean colour step = contrast
     return img
 
 
@@ -19,9 +19,8 @@ def test_distance_is_the_colour_change_across_edges_plus_length():
     nodes = np.ones(img.shape[:2], bool)
     src = np.zeros_like(nodes)
     src[:, 0] = True
-    (d,) = geodesic_distances(
-        img, nodes, [src], edge_threshold=0.0, texture_factor=0.0, step_cost=1e-3
-    )
+    (d,) = geodesic_distances(img, nodes, [src], edge_threshold=0.0, texture_factor=0.0,
+                              step_cost=1e-3)
     assert d[:, 0].max() == 0.0
     np.testing.assert_allclose(d[5, 14], 14e-3, rtol=1e-6)  # same colour: length only
     np.testing.assert_allclose(d[5, 15], 0.4 + 15e-3, rtol=1e-4)  # one step across the edge
@@ -34,9 +33,8 @@ def test_steps_below_the_texture_level_are_free():
     nodes = np.ones(img.shape[:2], bool)
     src = np.zeros_like(nodes)
     src[:, 0] = True
-    (d,) = geodesic_distances(
-        img, nodes, [src], edge_threshold=0.01, texture_factor=0.0, step_cost=1e-4
-    )
+    (d,) = geodesic_distances(img, nodes, [src], edge_threshold=0.01, texture_factor=0.0,
+                              step_cost=1e-4)
     assert d[:, :15].max() < 0.01, "noise and shading below the threshold cost nothing"
     assert 0.35 < d[:, 15:].min() < 0.41
 
@@ -84,7 +82,7 @@ def test_translucent_region_under_the_mask_stays_unknown():
     img, _, alpha = disk_scene(shift=0)
     h, w = alpha.shape
     veil = np.zeros((h, w), bool)
-    veil[h // 2 + 20 : h // 2 + 46, w // 2 - 25 : w // 2 + 25] = True
+    veil[h // 2 + 20:h // 2 + 46, w // 2 - 25:w // 2 + 25] = True
     veil &= alpha <= 0.0
     img[veil] = 0.5 * np.array([0.95, 0.95, 1.0]) + 0.5 * img[veil]  # alpha 0.5
     mask = (alpha > 0.5) | veil  # the mask covers the veil as if it were solid

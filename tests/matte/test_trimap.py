@@ -62,7 +62,7 @@ def test_area_mode_agrees_with_bbox_mode_on_a_disk():
 def test_area_mode_is_steadier_than_bbox_on_a_thin_diagonal():
     mask = np.zeros((128, 128), bool)
     for i in range(128):
-        mask[i, max(0, i - 2) : i + 3] = True  # a 5 px wide diagonal: its bbox is 128x128
+        mask[i, max(0, i - 2):i + 3] = True  # a 5 px wide diagonal: its bbox is 128x128
     k_bbox = band_kernel_size(mask, band_fraction=0.1, band_mode="bbox")
     k_area = band_kernel_size(mask, band_fraction=0.1, band_mode="area")
     assert k_area < k_bbox
