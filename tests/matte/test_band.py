@@ -20,7 +20,6 @@ TINY = {
     "skip_planes": (8, 8, 8, 16, 16), "aspp_mid": 8, "aspp_out": 16, "dec_blocks": (1, 1, 1, 1),
     "head_mid": 8,
 }  # fmt: skip
-SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "matte_small.safetensors"
 
 
 def _disk(h=96, w=128, r=30.0):
@@ -100,8 +99,19 @@ def test_learned_radius_is_bounded_trained_and_saved(tmp_path):
     assert torch.equal(net.model.band_logit, model.band_logit.detach())
 
 
-def test_checkpoints_without_band_options_get_the_gate():
-    checkpoint = load_checkpoint(SHIPPED, "matte")
-    assert "band_max" not in checkpoint.config["arch"]
-    net = NetworkMatte(NetworkMatteConfig(device="cpu", iterations=1))
+def test_checkpoints_without_band_options_get_the_gate(tmp_path):
+    """Weights saved before the band gate existed (no band_* keys) load with it on."""
+    model = _net()
+    arch = dataclasses.asdict(model.arch)
+    for key in ("band_max", "band_ramp", "band_learned"):
+        del arch[key]
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, "matte", {"arch": arch}, model.state_dict())
+    net = NetworkMatte(NetworkMatteConfig(weights=str(path), device="cpu", iterations=1))
     assert net.model.band_max == 20.0 and float(net.model.band_radius()) == 20.0
+
+
+def test_photo_weights_learned_a_radius_inside_the_bound():
+    path = Path(__file__).resolve().parents[2] / "weights" / "matte_small_photos.safetensors"
+    net = NetworkMatte(NetworkMatteConfig(weights=str(path), device="cpu", iterations=1))
+    assert net.model.arch.band_learned and 4.0 < float(net.model.band_radius()) < 20.0
