@@ -89,7 +89,9 @@ def test_which_runs_need_pymatting() -> None:
     from vfxmatte.warmup import needs_pymatting, warm_up_for
 
     config = PipelineConfig()
-    assert needs_pymatting(config)  # the default decontamination is multilevel
+    assert not needs_pymatting(config)  # the default decontamination (fusion) is vfxmatte's own
+    config.decontaminate.backend = "multilevel"
+    assert needs_pymatting(config)
     config.decontaminate.backend = "network"
     assert not needs_pymatting(config) and warm_up_for(config) == 0.0
     config.matte.classical.preconditioner = "ichol"

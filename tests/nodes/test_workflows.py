@@ -17,7 +17,9 @@ from vfxmatte.io.image import probe_image, read_image
 from vfxmatte.io.sequence import FramePattern
 from vfxmatte.panoptic.run import PanopticJob, run_panoptic
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "nodes" / "examples"
+NODES = Path(__file__).resolve().parents[2] / "nodes"
+EXAMPLES = NODES / "api_workflows"  # API format (POST /prompt) and the generator
+TEMPLATES = NODES / "example_workflows"  # UI format, listed under ComfyUI's Templates
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
 
@@ -30,13 +32,16 @@ def maker(pack):
 
 
 def _load(name: str) -> dict:
+    """``<name>_api.json`` from the API folder, ``<name>_ui.json`` as the template ``<name>``."""
+    if name.endswith("_ui.json"):
+        return json.loads((TEMPLATES / f"{name[:-8]}.json").read_text(encoding="utf-8"))
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("name", ["matte_shot", "panoptic_layers"])
 def test_example_files_are_up_to_date(pack, maker, name: str) -> None:
     nodes = maker.EXAMPLES[name]
-    regenerate = "run: python nodes/examples/make_examples.py"
+    regenerate = "run: python nodes/api_workflows/make_examples.py"
     assert _load(f"{name}_api.json") == maker.api_workflow(pack, nodes), regenerate
     assert _load(f"{name}_ui.json") == maker.ui_workflow(pack, nodes), regenerate
 
