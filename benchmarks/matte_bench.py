@@ -154,6 +154,8 @@ class Methods:
     def _fresh(self) -> None:
         self.before = classical_backend(legacy=True) if _has_legacy() else classical_backend()
         self.after = classical_backend()
+        self.steady = classical_backend(temporal_weight=0.5)
+        self.independent = classical_backend(temporal_weight=0.0)
 
     def reset(self) -> None:
         self._fresh()
@@ -164,6 +166,8 @@ class Methods:
             "pymatting cf, erode/dilate",
             "default before (legacy)",
             "default",
+            "infer, temporal prior 0.5",
+            "infer, no temporal prior",
             "GT trimap ceiling",
             "GT trimap, wider",
         ]
@@ -184,8 +188,13 @@ class Methods:
         if name == "default before (legacy)":
             alpha = _alpha_of(self.before(display, guide))
             return alpha, estimate_foreground_multilevel(linear, alpha)
-        if name == "default":
-            alpha = _alpha_of(self.after(display, guide))
+        if name in ("default", "infer, temporal prior 0.5", "infer, no temporal prior"):
+            backend = {
+                "default": self.after,
+                "infer, temporal prior 0.5": self.steady,
+                "infer, no temporal prior": self.independent,
+            }[name]
+            alpha = _alpha_of(backend(display, guide))
             return alpha, self.decontaminate(linear, alpha)
         if name in ("GT trimap ceiling", "GT trimap, wider"):
             radius = self.gt_radius if name == "GT trimap ceiling" else self.gt_wide_radius

@@ -179,9 +179,11 @@ class ClassicalMatteConfig:
         min=0.0, max=10.0,
     )
     temporal_weight: float = param(
-        0.5, "Weight of the previous frame's alpha, warped by optical flow, as a data term "
+        0.0, "Weight of the previous frame's alpha, warped by optical flow, as a data term "
         "where the warped frame matches this one (trimap='infer'); steadies unchanged "
-        "regions. 0: frames are matted independently.", min=0.0, max=10.0,
+        "regions. 0 (the default): frames are matted independently, so a resumed, chunked "
+        "or farm run gives exactly the frames of an uninterrupted one; above 0 each frame "
+        "depends on every frame before it in its run.", min=0.0, max=10.0,
     )
     solver: str = param(
         "cf", "Alpha solver in the band: 'cf', closed-form matting (Levin et al. 2008).",

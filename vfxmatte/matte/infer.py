@@ -188,10 +188,13 @@ def _mixture_log_likelihood(pixels: np.ndarray, samples: np.ndarray) -> np.ndarr
     """
     k = max(1, min(_COMPONENTS, samples.shape[0] // 20))
     data = samples.astype(np.float32)
-    cv2.setRNGSeed(0)
-    criteria = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 10, 0.5)
-    _, assign, _ = cv2.kmeans(data, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
-    assign = assign.ravel()
+    if k == 1:  # one component (also: too few samples for k-means, a tiny plate)
+        assign = np.zeros(samples.shape[0], np.int32)
+    else:
+        cv2.setRNGSeed(0)
+        criteria = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 10, 0.5)
+        _, assign, _ = cv2.kmeans(data, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+        assign = assign.ravel()
     density = np.zeros(pixels.shape[0])
     for c in range(k):
         members = samples[assign == c]
