@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Rendering the demo shot ({spec.width}x{spec.height}, {spec.frames} frames) ...")
     shot = write_shot(os.path.join(args.outdir, "shot"), spec)
     config = demo_config(shot, args.outdir)
-    print("Matting it from the first-frame mask (flow -> classical -> multilevel) ...")
+    stages = (config.propagate.backend, config.matte.backend, config.decontaminate.backend)
+    print(f"Matting it from the first-frame mask ({' -> '.join(stages)}) ...")
     warm_up_for(config)  # pymatting's first-run compile, announced
     report = run_pipeline(config)
     print(f"  {report.summary()}")
