@@ -295,3 +295,42 @@ def test_numba_thread_count_is_restored(scene: Scene) -> None:
     before = numba.get_num_threads()
     estimate_foreground_multilevel(scene.image, scene.alpha)
     assert numba.get_num_threads() == before
+
+
+def test_per_pixel_ceiling_is_the_clip_and_scales_with_the_plate(scene: Scene) -> None:
+    """``ceiling`` of 1 on a plate at most 1 is pymatting's own [0, 1] solve; a ceiling
+    above the highlight keeps it; twice the plate and ceiling, twice the foreground."""
+    import pymatting
+
+    plate = np.clip(scene.image, 0.0, 1.0)
+    ones = np.ones(scene.alpha.shape, np.float32)
+    fg, _ = estimate_foreground_background_multilevel(
+        plate, scene.alpha, MultilevelConfig(band_only=False), ceiling=ones
+    )
+    ref = pymatting.estimate_foreground_ml(plate, scene.alpha)
+    np.testing.assert_allclose(fg[scene.band], ref[scene.band], atol=1e-5)
+    high = np.full(scene.alpha.shape, 2.0 * HIGHLIGHT, np.float32)
+    lit, _ = estimate_foreground_background_multilevel(scene.image, scene.alpha, ceiling=high)
+    assert float(lit[scene.hot & scene.band].max()) > 0.9 * HIGHLIGHT
+    twice, _ = estimate_foreground_background_multilevel(
+        2 * scene.image, scene.alpha, ceiling=2 * high
+    )
+    np.testing.assert_allclose(twice, 2 * lit, rtol=1e-5, atol=1e-6)
+
+
+def test_solved_clear_holds_the_extension_only_where_alpha_is_zero(scene: Scene) -> None:
+    out = np.full(scene.image.shape, np.nan, np.float32)
+    fg, _ = estimate_foreground_background_multilevel(scene.image, scene.alpha, solved_clear=out)
+    clear = scene.alpha <= 1e-3
+    filled = np.isfinite(out[..., 0])
+    assert filled.any() and not (filled & ~clear).any()
+    np.testing.assert_array_equal(fg[clear], 0.0)  # the returned F is unchanged
+    near = filled & (cv2_distance(scene.alpha > 1e-3) <= 3)
+    # the extension continues the orange foreground next to the band (red > blue)
+    assert (out[near][:, 0] > out[near][:, 2]).mean() > 0.9
+
+
+def cv2_distance(mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)

@@ -154,11 +154,27 @@ def estimate_foreground_multilevel(
 
 
 def estimate_foreground_background_multilevel(
-    image: np.ndarray, alpha: np.ndarray, config: MultilevelConfig | None = None
+    image: np.ndarray,
+    alpha: np.ndarray,
+    config: MultilevelConfig | None = None,
+    *,
+    ceiling: np.ndarray | None = None,
+    solved_clear: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Straight foreground and background with ``image ≈ αF + (1-α)B``.
 
-    Same arguments and errors as :func:`estimate_foreground_multilevel`.
+    Same arguments and errors as :func:`estimate_foreground_multilevel`, and:
+
+    Args:
+        ceiling: optional ``H×W`` float map, at least the plate's value at every pixel
+            (and > 0): the solver's upper clip there instead of the crop-wide headroom.
+            Each pixel is solved divided by its ceiling and multiplied back, so a
+            ceiling of 1 where the plate is at most 1 is exactly pymatting's clip to
+            ``[0, 1]`` (which bounds the ``1/α`` blow-up of tiny alphas), and a highlight
+            above 1.0 keeps its value under a ceiling above it.
+        solved_clear: optional ``H×W×C`` float32 array, filled where ``alpha <= ε``
+            inside the solved crops with the solver's own smooth extension of ``F``
+            there (NaN elsewhere); the returned ``F`` stays 0 there.
 
     Returns:
         ``(F, B)``, each ``H×W×C`` float32 scene-linear. ``B`` equals ``image``
@@ -186,12 +202,16 @@ def estimate_foreground_background_multilevel(
     )
     with _single_threaded_numba():
         for crop, core in regions:
-            f_crop, b_crop = _solve_crop(solve, image[crop], alpha[crop], cfg)
+            f_crop, b_crop = _solve_crop(
+                solve, image[crop], alpha[crop], cfg, None if ceiling is None else ceiling[crop]
+            )
             local = relative(core, crop)
             # Pixels of the core outside the band keep their exact values.
             unknown = ~(opaque[core] | clear[core])
             np.copyto(foreground[core], f_crop[local], where=unknown)
             np.copyto(background[core], b_crop[local], where=unknown)
+            if solved_clear is not None:
+                np.copyto(solved_clear[core], f_crop[local], where=clear[core])
     return foreground, background
 
 
@@ -290,21 +310,32 @@ def _single_threaded_numba() -> Iterator[None]:
 
 
 def _solve_crop(
-    solve: _Solver, image: np.ndarray, alpha: np.ndarray, cfg: MultilevelConfig
+    solve: _Solver,
+    image: np.ndarray,
+    alpha: np.ndarray,
+    cfg: MultilevelConfig,
+    ceiling: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the solver on one crop in its [0, 1] range; ``F, B`` back in the plate's units.
 
     The solver is linear in the image for a fixed alpha, so mapping the crop to
     ``(I - lo) / scale`` and back only moves the solver's [0, 1] clip to
-    ``[lo, lo + scale]``; see the module docstring.
+    ``[lo, lo + scale]``; see the module docstring. With ``ceiling`` (H×W) the scale
+    is per pixel, ``ceiling - lo``.
     """
     h, w = alpha.shape
     if max(h, w) < 2:  # the pyramid needs two pixels along one side
         image, alpha = np.repeat(image, 2, axis=1), np.repeat(alpha, 2, axis=1)
+        if ceiling is not None:
+            ceiling = np.repeat(ceiling, 2, axis=1)
     lo = min(0.0, float(image.min()))
-    span = float(image.max()) - lo
-    scale = 2.0 ** math.ceil(math.log2(span * _HEADROOM)) if span > 0.0 else 1.0
-    mapped = (image - np.float32(lo)) / np.float32(scale) if lo else image / np.float32(scale)
+    if ceiling is not None:
+        scale = np.maximum(ceiling.astype(np.float32) - np.float32(lo), 1e-6)[..., None]
+    else:
+        span = float(image.max()) - lo
+        scale = 2.0 ** math.ceil(math.log2(span * _HEADROOM)) if span > 0.0 else 1.0
+        scale = np.float32(scale)
+    mapped = (image - np.float32(lo)) / scale if lo else image / scale
     foreground, background = solve(
         mapped,
         alpha,
@@ -315,6 +346,8 @@ def _solve_crop(
         return_background=True,
         gradient_weight=cfg.gradient_weight,
     )
-    foreground = foreground[:h, :w] * np.float32(scale) + np.float32(lo)
-    background = background[:h, :w] * np.float32(scale) + np.float32(lo)
+    if np.ndim(scale):
+        scale = scale[:h, :w]
+    foreground = foreground[:h, :w] * scale + np.float32(lo)
+    background = background[:h, :w] * scale + np.float32(lo)
     return foreground.astype(np.float32, copy=False), background.astype(np.float32, copy=False)
