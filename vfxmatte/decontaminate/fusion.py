@@ -11,21 +11,23 @@ the opaque object it grows from. So the estimate is a per-pixel blend of the two
 
 where ``F̄`` is the normalised-convolution mean (Knutsson & Westin, CVPR 1993) of the
 plate over the nearby opaque pixels (``α >= opaque``, Gaussian of ``sigma`` px); where
-no opaque pixel is near, ``F̄ = F_ml``. The solve is clipped per pixel at the plate's
-local maximum (pymatting's own clip is at 1.0), and the result at a per-pixel ceiling,
-the brightest channel of the opaque pixels within ``3 sigma`` (a strand is no brighter
-than the object it grows from; farther, the frame's brightest opaque pixel): like that
-clip to
-``[0, 1]`` it bounds the ``1/α`` blow-up of tiny alphas, but it scales with the plate
-(linear light: twice the plate, twice the foreground), an object above 1.0 keeps its
-values, and a highlight of the background behind a strand does not raise it
-(measured: the crop-wide headroom of the multilevel backend left band fg MSE 20-50%
-above pymatting's on the HDR photo shots). Opaque pixels keep the plate. Transparent
-pixels get the solver's own smooth extension of ``F`` inside the solved crops (as
-pymatting's solver extends ``F`` everywhere; measured better than the opaque average
-where the matte is too tight), else ``F̄``, farther ones the same average over a 4x wider radius, and 0
-beyond the band's box grown by ``9 sigma``. The premultiplied result ``αF`` is
-unchanged.
+no opaque pixel is near, ``F̄ = F_ml``.
+
+Bounds. The solve is clipped per pixel at the plate's local maximum (pymatting's own
+clip is at 1.0), the result at a per-pixel ceiling: the brightest channel of the
+opaque pixels within ``3 sigma`` (a strand is no brighter than the object it grows
+from; farther, the frame's brightest opaque pixel). Like pymatting's clip it bounds
+the ``1/α`` blow-up of tiny alphas, but it scales with the plate (linear light: twice
+the plate, twice the foreground), an object above 1.0 keeps its values, and a
+highlight of the background behind a strand does not raise it (measured: the
+crop-wide headroom of the multilevel backend left band fg MSE 20-50% above
+pymatting's on the HDR photo shots).
+
+Opaque pixels keep the plate. Transparent pixels get the solver's own smooth
+extension of ``F`` inside the solved crops (as pymatting's solver extends ``F``
+everywhere; measured better than the opaque average where the matte is too tight),
+else ``F̄``; farther ones the same average over a 4x wider radius, and 0 beyond the
+band's box grown by ``9 sigma``. The premultiplied result ``αF`` is unchanged.
 
 All arithmetic is on the scene-linear plate (linear light), so a highlight above 1.0
 is blended as light, not as a display value. Measured on the held-out photo shots of
