@@ -7,8 +7,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from vfxmatte.matte.infer import colour_evidence, grow_unknown, infer_trimap, segment_band
+from vfxmatte.matte.infer import (
+    colour_evidence,
+    grow_unknown,
+    infer_trimap,
+    novel_structure,
+    segment_band,
+)
 from vfxmatte.matte.trimap import search_band
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -99,3 +106,49 @@ def test_grow_unknown_widens_only_where_alpha_is_mixed_on_the_border():
     grown = (wider == 0.5) & (trimap != 0.5)
     rows = np.nonzero(grown.any(axis=1))[0]
     assert rows.min() >= 7 and rows.max() <= 17 and grown[12, 15]
+
+
+# A rough polygon around the astronaut (scikit-image's photo, 512x512), as drawn by eye in
+# benchmarks/learned_photo_bench.py; her hair lies in the band, in neither side's colours.
+ASTRONAUT = [(225, 12), (275, 25), (300, 70), (295, 140), (300, 180), (310, 230), (345, 260),
+             (360, 340), (420, 345), (480, 380), (505, 450), (505, 512), (25, 512), (20, 380),
+             (40, 280), (70, 240), (120, 200), (125, 170), (160, 140), (150, 80), (170, 35)]  # fmt: skip
+
+
+def test_hair_of_a_third_colour_is_left_to_the_solver_not_dropped():
+    """The astronaut's hair (a box on top of her head) is neither her face's nor her
+    suit's colour, nor the backdrop's near it: unknown, with the mask as the solver's
+    prior, not background. Without ``keep_novel`` 92% of it is background (measured)."""
+    data = pytest.importorskip("skimage.data")
+    image = data.astronaut().astype(np.float32) / 255.0
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.array(ASTRONAUT, np.int32)], 1)
+    hair = np.zeros(mask.shape, bool)
+    hair[30:75, 190:290] = True
+    out = infer_trimap(image, mask.astype(bool), inner=97, outer=73, width=12)
+    assert (out.trimap[hair] == 0.0).mean() < 0.05  # measured 0.0
+    assert out.segmentation[hair].mean() > 0.9  # measured 0.97
+    off = infer_trimap(image, mask.astype(bool), inner=97, outer=73, width=12, keep_novel=False)
+    assert (off.trimap[hair] == 0.0).mean() > 0.8  # what keep_novel fixes
+    # Solved: the hair is kept (the previous default, legacy=True, kept 0.62 of it).
+    from vfxmatte.matte.classical import ClassicalMatteConfig, matte_classical
+
+    alpha = matte_classical(image, mask.astype(np.float32), ClassicalMatteConfig())[0]
+    assert alpha[hair].mean() > 0.8  # measured 0.91
+
+
+def test_novel_structure_keeps_parts_from_the_object_to_the_mask_edge():
+    seg = np.zeros((40, 60), bool)
+    seg[10:30, 10:30] = True
+    mask = np.zeros_like(seg)
+    mask[5:35, 5:45] = True
+    novel = np.zeros_like(seg)
+    novel[12:20, 30:43] = True  # from the object to 2 px of the mask's edge: kept
+    novel[22:27, 30:36] = True  # touches the object, stays deep inside (a hole): dropped
+    novel[25:28, 38:50] = True  # reaches the mask's edge but not the object: dropped
+    novel[0:4, 0:60] = True  # outside the mask: dropped
+    kept = novel_structure(novel, seg, mask, reach=3)
+    assert kept[12:20, 30:43].all()
+    assert kept.sum() == novel[12:20, 30:43].sum()
+    assert not novel_structure(novel, seg, mask, reach=1)[12:20, 30:43].any()
+    assert not novel_structure(np.zeros_like(seg), seg, mask).any()

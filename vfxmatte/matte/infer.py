@@ -57,7 +57,7 @@ import numpy as np
 
 from vfxmatte.matte.trimap import BG, FG, UNKNOWN, SearchBand, search_band
 
-__all__ = ["InferredTrimap", "grow_unknown", "infer_trimap", "segment_band"]
+__all__ = ["InferredTrimap", "grow_unknown", "infer_trimap", "novel_structure", "segment_band"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +99,29 @@ def segment_band(
         ``region.fg``, none of ``region.bg``), and the colour log-odds of
         :func:`colour_evidence` (HxW float64; +-inf where a side has no model).
     """
+    seg, evidence, _ = _segment_band(
+        image, region, binary, iterations=iterations, max_pixels=max_pixels,
+        colour_seed=colour_seed,
+    )  # fmt: skip
+    return seg, evidence
+
+
+def _segment_band(
+    image: np.ndarray,
+    region: SearchBand,
+    binary: np.ndarray | None,
+    *,
+    iterations: int,
+    max_pixels: int,
+    colour_seed: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`segment_band`, and the band's novel colours (see :func:`_colour_models`)."""
     h, w = region.band.shape
     seg = region.fg.copy()
     evidence = np.where(region.fg, np.inf, -np.inf)
+    novel = np.zeros((h, w), bool)
     if not region.band.any() or not region.fg.any():  # no foreground colour model
-        return seg, evidence
+        return seg, evidence, novel
     img8 = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     labels = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     if region.bg.any():
@@ -111,7 +129,7 @@ def segment_band(
         # foreground (a tight mask's band is mostly object: left as probable background it
         # would teach the background model the object's colours); with colour_seed, any
         # pixel more the inside's than the outside's, the mask deciding ties.
-        evidence = colour_evidence(img8, region, binary if colour_seed else None)
+        evidence, novel = _colour_models(img8, region, binary if colour_seed else None)
         seed = evidence > (0.0 if colour_seed else _CLEAR)
         labels[region.band & seed] = cv2.GC_PR_FGD
     if binary is not None and np.count_nonzero(region.fg) < _MIN_CORE:
@@ -131,11 +149,11 @@ def segment_band(
         cv2.grabCut(img8, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error as exc:  # a model without enough distinct colours: keep the core
         logger.debug("infer: grabCut failed (%s); band left to the solver", exc)
-        return seg, evidence
+        return seg, evidence, novel
     fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.float32)
     if scale < 1.0:
         fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
-    return (fg > 0.5) & ~region.bg | region.fg, evidence
+    return (fg > 0.5) & ~region.bg | region.fg, evidence, novel
 
 
 _COMPONENTS = 5  # Gaussians per side, as GrabCut
@@ -144,6 +162,8 @@ _MIN_CORE = 100  # fewer certain foreground pixels than this make no colour mode
 _SAMPLES = 4000  # pixels per side the models are fitted to
 _OUTLIER = 0.02  # share of a side's colours that its mixture does not explain
 _MASK_PRIOR = 1.0  # log-odds the mask adds on its own side, nats
+_NOVEL = 0.05  # a colour less likely than 95% of the background's own is not background
+_RING = 16.0  # px of certain background next to the band that the novelty is judged by
 
 
 def colour_evidence(
@@ -163,6 +183,16 @@ def colour_evidence(
     Returns:
         HxW float64; positive: more likely foreground.
     """
+    return _colour_models(img8, region, binary)[0]
+
+
+def _colour_models(
+    img8: np.ndarray, region: SearchBand, binary: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(evidence, novel)``: :func:`colour_evidence`, and the band pixels whose colour
+    the nearby background does not explain (HxW bool): less likely under a mixture of
+    the certain outside's pixels within ``_RING`` px of the band than all but
+    ``_NOVEL`` of those pixels themselves are."""
     pixels = img8.reshape(-1, 3).astype(np.float64)
     band = np.flatnonzero(region.band)  # only the band is undecided
     rng = np.random.default_rng(0)
@@ -171,13 +201,27 @@ def colour_evidence(
         idx = np.flatnonzero(side)
         if idx.size > _SAMPLES:
             idx = rng.choice(idx, _SAMPLES, replace=False)
-        ll.append(_mixture_log_likelihood(pixels[band], pixels[idx]))
+        both = _mixture_log_likelihood(np.concatenate([pixels[band], pixels[idx]]), pixels[idx])
+        ll.append(both[: band.size])
+    # Novelty against the background *near the band* (a ring of the certain outside as
+    # wide as the band's outer reach): a backdrop whose colour varies across the frame
+    # is explained by its own nearby part, not by the whole frame's mixture.
+    gap = cv2.distanceTransform((~region.band).astype(np.uint8), cv2.DIST_L2, 3)
+    reach = max(8.0, float(gap[region.bg].min()) + _RING) if region.bg.any() else 0.0
+    idx = np.flatnonzero(region.bg & (gap <= reach))
+    if idx.size > _SAMPLES:
+        idx = rng.choice(idx, _SAMPLES, replace=False)
+    near = _mixture_log_likelihood(np.concatenate([pixels[band], pixels[idx]]), pixels[idx])
+    floor = np.quantile(near[band.size :], _NOVEL)  # the nearby background's own pixels
+    unexplained = near[: band.size] < floor
     evidence = np.where(region.fg, np.inf, -np.inf).ravel()
     evidence[band] = ll[0] - ll[1]
     evidence = evidence.reshape(img8.shape[:2])
     if binary is not None:
         evidence += np.where(binary, _MASK_PRIOR, -_MASK_PRIOR)
-    return evidence
+    novel = np.zeros(region.band.size, bool)
+    novel[band] = unexplained
+    return evidence, novel.reshape(img8.shape[:2])
 
 
 def _mixture_log_likelihood(pixels: np.ndarray, samples: np.ndarray) -> np.ndarray:
@@ -236,6 +280,7 @@ def infer_trimap(
     ambiguity: float = 0.0,
     reach_factor: float = 6.0,
     colour_seed: bool = False,
+    keep_novel: bool = True,
 ) -> InferredTrimap:
     """Trimap of one object from the image and its coarse mask (see the module docstring).
 
@@ -249,14 +294,19 @@ def infer_trimap(
             its side; such pixels up to ``reach_factor * width`` from the boundary are
             unknown too. 0 (default): off.
         colour_seed: as :func:`segment_band`.
+        keep_novel: band pixels of a colour neither side's model explains that grow
+            from the object and overlap the mask (:func:`novel_structure`) are
+            unknown, with ``width`` px around them, instead of background; the
+            returned segmentation (the solver's prior) takes their part inside the mask.
 
     Returns:
-        The trimap, the segmentation and the search band.
+        The trimap, the segmentation (with ``keep_novel``, including the kept novel
+        structure inside the mask) and the search band.
     """
     region = search_band(binary, inner, outer)
-    seg, evidence = segment_band(
+    seg, evidence, novel = _segment_band(
         image, region, binary, iterations=iterations, max_pixels=max_pixels,
-        colour_seed=colour_seed, ambiguity=ambiguity,
+        colour_seed=colour_seed,
     )  # fmt: skip
     s8 = seg.astype(np.uint8)
     depth = cv2.distanceTransform(s8, cv2.DIST_L2, cv2.DIST_MASK_5)
@@ -268,7 +318,88 @@ def infer_trimap(
     near = (distance <= width) | (ambiguous & (distance <= reach_factor * width))
     trimap = np.where(seg, FG, BG).astype(np.float32)
     trimap[near & region.band] = UNKNOWN
-    return InferredTrimap(trimap, seg, region)
+    prior = seg
+    if keep_novel:
+        unlike = novel & region.band & ~seg & _unlike_background(image, region, _RING)
+        grown = novel_structure(unlike, seg, binary, reach=width)
+        if grown.any():
+            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1,) * 2)
+            around = cv2.dilate(grown.astype(np.uint8), disk).astype(bool)
+            trimap[(grown | around & ~seg) & region.band] = UNKNOWN
+            prior = seg | grown & binary  # the solver starts from the mask there
+    return InferredTrimap(trimap, prior, region)
+
+
+_UNLIKE = 9.0  # squared Mahalanobis distance (3 sigma per channel) from the local background
+
+
+def _unlike_background(image: np.ndarray, region: SearchBand, radius: float) -> np.ndarray:
+    """HxW bool: the colour is not the certain background's near it.
+
+    The local background colour's mean and variance are the normalised convolution
+    (Gaussian of ``radius`` px, at reduced resolution) of the certain outside's
+    colours; a pixel farther from that mean than ``_UNLIKE`` (squared, in standard
+    deviations per channel, summed) is unlike it, and so is every pixel that no
+    certain background is near (weight below 1e-3).
+    """
+    h, w = region.bg.shape
+    f = int(max(1, min(4, radius // 4)))
+    size = (max(1, w // f), max(1, h // f))
+    img = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    wgt = cv2.resize(region.bg.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    sigma = max(1.0, radius / f)
+    k = 2 * int(3.0 * sigma) + 1
+    den = cv2.GaussianBlur(wgt, (k, k), sigma)
+    safe = np.maximum(den, 1e-6)[..., None]
+    mean = cv2.GaussianBlur(img * wgt[..., None], (k, k), sigma) / safe
+    sq = cv2.GaussianBlur(img * img * wgt[..., None], (k, k), sigma) / safe
+    var = np.maximum(sq - mean * mean, 0.0) + (2.0 / 255.0) ** 2
+    mean = cv2.resize(mean, (w, h), interpolation=cv2.INTER_LINEAR)
+    var = cv2.resize(var, (w, h), interpolation=cv2.INTER_LINEAR)
+    near = cv2.resize(den, (w, h), interpolation=cv2.INTER_LINEAR) > 1e-3
+    d2 = np.sum((image - mean) ** 2 / var, axis=2)
+    return (d2 > _UNLIKE) | ~near
+
+
+def novel_structure(
+    novel: np.ndarray, seg: np.ndarray, binary: np.ndarray, reach: int = 1
+) -> np.ndarray:
+    """The connected parts of ``novel`` that grow from the object.
+
+    A colour that the certain background's model does not explain (hair whose colour
+    is neither the face's nor the suit's, a translucent veil's mix of object and
+    backdrop) is no evidence of background: GrabCut, with two models only, gives it
+    to whichever explains it less badly, and its background model learns it from the
+    band it starts as probable background. A part of such pixels (8-connected) that
+    touches the segmented object and reaches the mask's edge from inside (within
+    ``reach`` px of it) is structure of the object that the mask ends in, or may be;
+    it is left to the solver, not decided by the segmentation (measured on the
+    astronaut photo: her hair, her collar ring and the helmet's rim). A part that
+    stays well inside the mask (a hole of background colour, a gap) is not: the
+    segmentation decides it.
+
+    Args:
+        novel: HxW bool, pixels of novel colour not segmented as the object.
+        seg: HxW bool segmentation.
+        binary: HxW bool coarse mask.
+        reach: how near the mask's edge (inside) a part must come, px.
+
+    Returns:
+        HxW bool, the parts kept.
+    """
+    if not novel.any():
+        return novel
+    n, labels = cv2.connectedComponents(novel.astype(np.uint8), connectivity=8)
+    touch = cv2.dilate(seg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.zeros(n, bool)
+    touching[np.unique(labels[touch & novel])] = True
+    b8 = binary.astype(np.uint8)
+    rim = binary & ~cv2.erode(b8, np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
+    in_mask = np.zeros(n, bool)
+    in_mask[np.unique(labels[rim & novel])] = True
+    keep = touching & in_mask
+    keep[0] = False
+    return keep[labels]
 
 
 def grow_unknown(
