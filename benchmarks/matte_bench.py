@@ -31,6 +31,10 @@ compares the foreground estimators **on the same alpha** (ground truth, and the 
 matte's): ``estimate_foreground_ml`` (pymatting, on the linear plate), the multilevel
 backend (the same solver with the plate mapped into its range) and the default.
 
+With ``--previews DIR`` also one PNG per eyeball photo (the scikit-image astronaut and
+cat with rough polygon masks, no truth): trimap | alpha | composite over a real photo
+for the previous and the current default.
+
 Usage: OMP_NUM_THREADS=1 python benchmarks/matte_bench.py [--width 480 --height 270]
        [--frames 4] [--photos coffee,Desk] [--previews DIR] [--json F]
 """
@@ -341,6 +345,52 @@ def format_rows(rows: dict[str, dict[str, float]], ceiling: str = "GT trimap cei
     return "\n".join(lines)
 
 
+# Rough masks of the eyeball photos (scikit-image's astronaut and chelsea the cat, no
+# truth): polygons (x, y) drawn by eye, as in learned_photo_bench.py.
+EYEBALL = {
+    "astronaut": [(225, 12), (275, 25), (300, 70), (295, 140), (300, 180), (310, 230),
+                  (345, 260), (360, 340), (420, 345), (480, 380), (505, 450), (505, 512),
+                  (25, 512), (20, 380), (40, 280), (70, 240), (120, 200), (125, 170),
+                  (160, 140), (150, 80), (170, 35)],
+    "chelsea": [(0, 0), (330, 0), (380, 20), (385, 80), (375, 150), (360, 230), (330, 300),
+                (0, 300)],
+}  # fmt: skip
+
+
+def eyeball_previews(out: Path, methods: Methods) -> list[Path]:
+    """PNG per photo: plate | rough mask, then per method (before, default) its trimap |
+    alpha | composite over the coffee photo (linear light, default decontamination)."""
+    import skimage.data
+
+    from vfxmatte.io.colour import srgb_to_linear
+    from vfxmatte.matte.classical import ClassicalMatteConfig, trimap_classical
+
+    backdrop = skimage.data.coffee().astype(np.float32) / 255.0
+    written = []
+    for name, polygon in EYEBALL.items():
+        display = getattr(skimage.data, name)().astype(np.float32) / 255.0
+        h, w = display.shape[:2]
+        mask = np.zeros((h, w), np.float32)
+        cv2.fillPoly(mask, [np.array(polygon, np.int32)], 1.0)
+        linear = srgb_to_linear(display).astype(np.float32)
+        bg = srgb_to_linear(cv2.resize(backdrop, (w, h), interpolation=cv2.INTER_AREA))
+        rows = [[display, np.repeat(mask[..., None], 3, 2), np.zeros_like(display)]]
+        for legacy in (True, False):
+            cfg = ClassicalMatteConfig(legacy=legacy)
+            alpha = _alpha_of(classical_backend(legacy=legacy)(display, mask))
+            trimap = trimap_classical(display, mask, cfg)
+            fg = methods.decontaminate(linear, alpha)
+            comp = linear_to_srgb(alpha[..., None] * fg + (1.0 - alpha[..., None]) * bg)
+            grey = [np.repeat(t[..., None], 3, 2) for t in (trimap, alpha)]
+            rows.append([*grey, comp])
+        grid = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
+        path = out / f"eyeball_{name}.png"
+        img8 = (np.clip(grid, 0, 1) * 255).astype(np.uint8)
+        cv2.imwrite(str(path), cv2.cvtColor(img8, cv2.COLOR_RGB2BGR))
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=480)
@@ -369,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
         previews.mkdir(parents=True, exist_ok=True)
     methods = Methods(args.ed_radius, args.gt_radius, args.gt_wide_radius)
     per_shot = {}
+    if previews is not None:
+        for path in eyeball_previews(previews, methods):
+            print(f"wrote {path} (rows: plate | mask; legacy; default)", flush=True)
     for spec in shot_specs(args):
         t0 = time.perf_counter()
         per_shot[spec.photo] = run_shot(spec, methods, previews)
