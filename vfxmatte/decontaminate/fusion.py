@@ -168,21 +168,30 @@ def estimate_foreground_fusion(
     # The solver's clip follows the plate (pymatting's own clip to [0, 1] bounds the
     # 1/alpha blow-up of tiny alphas; a crop-wide headroom does not), and F is bounded by
     # the brightest opaque colour nearby.
-    ceiling_full, scale = _ceiling(image, alpha, cfg.opaque, cfg.sigma)
+    eps = solver.alpha_epsilon
+    band = (alpha > eps) & (alpha < 1.0 - eps)
+    if not band.any():
+        return estimate_foreground_background_multilevel(image, alpha, solver)[0]
+    # Work only in the band's box grown by the averaging reach; the bounds in the box
+    # grown by the solver's reach (its crops are band tiles with context).
+    ys, xs = np.nonzero(band)
+    h, w = alpha.shape
+
+    def grown(r: int) -> tuple[slice, slice]:
+        return np.s_[max(0, ys.min() - r):min(h, ys.max() + r + 1),
+                     max(0, xs.min() - r):min(w, xs.max() + r + 1)]  # fmt: skip
+
+    r = 3 * int(3.0 * cfg.sigma) + 1
+    box = grown(r)
+    outer = grown(max(r, solver.tile_size + solver.context_margin))
+    top = np.float32(max(float(image.max()), 1e-30))  # outside: proportional, no clip
+    ceiling_full = np.full(alpha.shape, top, np.float32)
+    scale = np.full(alpha.shape, top, np.float32)
+    ceiling_full[outer], scale[outer] = _ceiling(image[outer], alpha[outer], cfg.opaque, cfg.sigma)
     extension = np.full(image.shape, np.nan, np.float32)
     fg, _ = estimate_foreground_background_multilevel(
         image, alpha, solver, ceiling=scale, solved_clear=extension
     )
-    eps = solver.alpha_epsilon
-    band = (alpha > eps) & (alpha < 1.0 - eps)
-    if not band.any():
-        return fg
-    # Work only in the band's box grown by the averaging reach.
-    ys, xs = np.nonzero(band)
-    r = 3 * int(3.0 * cfg.sigma) + 1
-    h, w = alpha.shape
-    box = np.s_[max(0, ys.min() - r):min(h, ys.max() + r + 1),
-                max(0, xs.min() - r):min(w, xs.max() + r + 1)]  # fmt: skip
     img, a, f = image[box], alpha[box], fg[box]
     mean, support = _normalised_mean(img, (a >= cfg.opaque).astype(np.float32), cfg.sigma)
     mean = np.where(support[..., None] > 1e-3, mean, f)

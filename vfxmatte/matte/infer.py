@@ -323,9 +323,7 @@ def infer_trimap(
         unlike = novel & region.band & ~seg & _unlike_background(image, region, _RING)
         grown = novel_structure(unlike, seg, binary, reach=width)
         if grown.any():
-            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1,) * 2)
-            around = cv2.dilate(grown.astype(np.uint8), disk).astype(bool)
-            trimap[(grown | around & ~seg) & region.band] = UNKNOWN
+            trimap[grown] = UNKNOWN
             prior = seg | grown & binary  # the solver starts from the mask there
     return InferredTrimap(trimap, prior, region)
 
