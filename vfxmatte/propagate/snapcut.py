@@ -66,9 +66,13 @@ _SIGMA_MIN = 1.0  # shape-confidence width where colour cannot be trusted (work 
 _FC_CUTOFF = 0.5  # colour confidence below which windows are not used near the edge
 _REACQUIRE = 0.75  # global object posterior that brings a hidden part back
 _IN_VIEW = 0.35  # share of the object's extent in view below which its last motion is kept
-_MOSTLY_IN_VIEW = 0.8  # above this share of its extent in view, the object is not occluded
 _HIDDEN_FADE = 0.98  # per frame: a hidden part is forgotten after about 34 frames
 _HIDDEN_CONFIDENCE = 0.25  # confidence of a frame where the object is hidden
+_GROW_MIN_PX = 3.0  # object motion (work px/frame) from which motion alone can add pixels
+_GROW_COLOUR = 0.05  # global object posterior at or above which a moving pixel may be added
+_GROW_PROB = 0.75  # probability given to such a pixel
+_RECOVER_FRAMES = 20  # frames after a re-acquisition (or a large occlusion) that grow by motion
+_RECOVER_HIDDEN = 0.25  # share of the extent hidden from which the object is recovering
 
 
 @dataclass
@@ -162,6 +166,8 @@ class SnapCutPropagator:
         self._motion: np.ndarray | None = None  # [2, 3] float64
         self._area = 0.0
         self._hidden_for = 0  # frames the object has been mostly out of view
+        self._in_front: np.ndarray | None = None  # [h, w] bool, set by _probability
+        self._recovering = 0  # frames left that may grow by motion (see _grow)
         self._key_separation = 0.0
         self._colours = GlobalColourModel(self.config.colour_bins)
         self.drift: DriftSample | None = None
@@ -202,6 +208,7 @@ class SnapCutPropagator:
         self._prev, self._soft, self._amodal = frame, small, small.copy()
         self._motion = None
         self._hidden_for = 0
+        self._recovering = 0
         self._area = float((small >= cfg.threshold).sum())
         if self._area > 0:
             self._colours.learn(frame.cells, small, keyframe=True, rate=1.0)
@@ -313,12 +320,23 @@ class SnapCutPropagator:
         d = _contour_distance(inside)
         f_s = 1.0 - np.exp(-(np.minimum(d / sigma, 8.0) ** 2))
         prob = f_s * shape + (1.0 - f_s) * colour
-        moves_along = _moves_with(back, ok_here, self._motion)
+        err, disp = _motion_error(back, self._motion)
+        moves_along = _moves_with(err, disp, ok_here)
+        # Parts of the extent covered by something in front: consistent flow that does not
+        # move with the object (what the object uncovers fails the round trip instead).
+        self._in_front = (ok_here > 0.5) & ~moves_along
         # Only what moves with the object can be the object coming back (not the occluder).
         likeness = np.where(moves_along, colour_global, np.float32(0.0))
         back_again, amodal = self._reacquire(amodal, shape, likeness)
+        if back_again.any() and self._hidden_for > 0:
+            self._recovering = _RECOVER_FRAMES
         self._amodal = amodal  # this frame's extent from here on
         prob[back_again] = np.maximum(prob[back_again], colour_global[back_again])
+        if self._recovering > 0:
+            self._recovering -= 1
+            seed = inside | back_again
+            grow = _grow(seed, _moves_closely(err, disp, ok_here) & (colour_global >= _GROW_COLOUR))
+            prob[grow] = np.maximum(prob[grow], _GROW_PROB)
         return prob.astype(np.float32), ok_here, shape
 
     def _finish(
@@ -332,11 +350,11 @@ class SnapCutPropagator:
         changed = binary != raw
         state[changed] = binary[changed]
         self._soft = state
-        extent = float((self._amodal >= cfg.threshold).sum())
-        if float(binary.sum()) >= _MOSTLY_IN_VIEW * extent:
-            self._amodal = state.copy()  # no real occlusion: the extent is what is seen
-        else:
-            self._amodal = np.maximum(state, _keep_hidden(self._amodal, binary, cfg.threshold))
+        hidden = _keep_hidden(self._amodal, binary, self._in_front, cfg.threshold)
+        self._amodal = np.maximum(state, hidden)
+        hidden_area = float((hidden >= cfg.threshold).sum())
+        if hidden_area >= _RECOVER_HIDDEN * (hidden_area + float(binary.sum())):
+            self._recovering = _RECOVER_FRAMES  # much of it is behind something
         area = float(binary.sum())
         self.drift = self._measure(frame, binary, fb_ok, area)
         self._area = area
@@ -476,24 +494,38 @@ class SnapCutPropagator:
         )
 
 
-def _moves_with(back: np.ndarray, ok: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """Pixels whose consistent flow roughly agrees with the object's motion (``h x w`` bool).
+def _motion_error(back: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each pixel's flow is from the object's motion there.
 
     A pixel ``x`` came from ``x + back(x)``; moving with the object it came from
-    ``A^-1 x``. The tolerance is 2 px plus three quarters of the object's own
-    displacement there: the motion of a hidden object is extrapolated and may be
-    off by much of itself, but something moving the other way (an occluder)
-    stays outside it.
+    ``A^-1 x``. Returns ``(error, displacement)``, ``h x w`` float32 each: the
+    distance between the two origins and the object's own displacement at ``x``.
     """
-    h, w = ok.shape
+    h, w = back.shape[:2]
     inv = cv2.invertAffineTransform(motion)
     xs = np.arange(w, dtype=np.float32)[None, :]
     ys = np.arange(h, dtype=np.float32)[:, None]
-    px = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    err2 = (px - xs - back[..., 0]) ** 2 + (py - ys - back[..., 1]) ** 2
-    tol = 2.0 + 0.75 * np.sqrt((px - xs) ** 2 + (py - ys) ** 2)
-    return (err2 <= tol * tol) & (ok > 0.5)
+    px = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2] - xs
+    py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2] - ys
+    err = np.sqrt((px - back[..., 0]) ** 2 + (py - back[..., 1]) ** 2)
+    return err.astype(np.float32), np.sqrt(px * px + py * py).astype(np.float32)
+
+
+def _moves_with(err: np.ndarray, disp: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Pixels whose consistent flow roughly agrees with the object's motion (``h x w`` bool).
+
+    The tolerance is 2 px plus three quarters of the object's own displacement
+    there (see :func:`_motion_error`): the motion of a hidden object is
+    extrapolated and may be off by much of itself, but something moving the
+    other way (an occluder) stays outside it.
+    """
+    return (err <= 2.0 + 0.75 * disp) & (ok > 0.5)
+
+
+def _moves_closely(err: np.ndarray, disp: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Pixels that surely move with the object: it moves at least ``_GROW_MIN_PX`` there
+    and their consistent flow is within 1 px plus a quarter of that of its motion."""
+    return (disp >= _GROW_MIN_PX) & (err <= 1.0 + 0.25 * disp) & (ok > 0.5)
 
 
 def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
@@ -562,6 +594,28 @@ def _sharpen(soft: np.ndarray, threshold: float) -> np.ndarray:
     return np.clip(state, 0.0, 1.0).astype(np.float32)
 
 
+def _grow(seed: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """The connected parts of ``candidates`` (opened, 1 px) that touch ``seed`` (``h x w`` bool).
+
+    Motion segmentation while an object comes out from behind something: what
+    moves closely with the object, is not background-coloured and is connected
+    to it is the object, however far it reaches.
+    """
+    cand = cv2.morphologyEx(candidates.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    if not cand.any():
+        return cand > 0
+    count, labels = cv2.connectedComponents(cand, connectivity=8)
+    touch = cv2.dilate(seed.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[touch & (cand > 0)])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
 def _band(inside: np.ndarray, radius: int) -> np.ndarray:
     """Pixels within ``radius`` of the boundary of ``inside`` (``h x w`` bool)."""
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -576,14 +630,20 @@ def _hidden(amodal: np.ndarray, shape: np.ndarray, threshold: float) -> np.ndarr
     return cv2.morphologyEx(hidden, cv2.MORPH_OPEN, kernel) > 0
 
 
-def _keep_hidden(amodal: np.ndarray, visible: np.ndarray, threshold: float) -> np.ndarray:
+def _keep_hidden(
+    amodal: np.ndarray, visible: np.ndarray, in_front: np.ndarray, threshold: float
+) -> np.ndarray:
     """The substantial hidden part of the extent (opened, 2 px), fading a little each frame.
+
+    Only what is covered by something in front (``in_front``, ``h x w`` bool) is
+    hidden; the rest of the extent that is not in view is no longer the object
+    (it turned or shrank, or the extent was wrong).
 
     A part that stays hidden is forgotten after some 34 frames (``_HIDDEN_FADE``),
     so that a part the object lost (it turned, or was never there) does not
     linger as a place to re-acquire.
     """
-    hidden = ((amodal >= threshold) & ~visible).astype(np.uint8)
+    hidden = ((amodal >= threshold) & ~visible & in_front).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     hidden = cv2.morphologyEx(hidden, cv2.MORPH_OPEN, kernel) > 0
     return np.where(hidden, amodal * np.float32(_HIDDEN_FADE), 0.0).astype(np.float32)
