@@ -170,6 +170,12 @@ class ObjectTracker:
         by_flow = backward_warp(self._soft, back)
         by_motion = warp_affine(self._soft, self._motion)
         shape = ok_here * by_flow + (1.0 - ok_here) * by_motion
+        err, disp = _motion_error(back, self._motion)
+        # Where the flow surely goes another way than the object, the mask cannot have come
+        # along with it: a piece left on the background (or on an object crossing in front)
+        # erodes at the object's speed instead of staying.
+        elsewhere = _moves_elsewhere(err, disp, ok_here)
+        shape[elsewhere] = np.minimum(shape, by_motion)[elsewhere]
         amodal = warp_affine(self._amodal, self._motion)
         inside = shape >= cfg.threshold
         side = self._window_side(inside)
@@ -190,7 +196,6 @@ class ObjectTracker:
         d = _contour_distance(inside)
         f_s = 1.0 - np.exp(-(np.minimum(d / sigma, 8.0) ** 2))
         prob = f_s * shape + (1.0 - f_s) * colour
-        err, disp = _motion_error(back, self._motion)
         moves_along = _moves_with(err, disp, ok_here)
         # Parts of the extent covered by something in front: consistent flow that does not
         # move with the object (what the object uncovers fails the round trip instead).
@@ -368,6 +373,12 @@ def _moves_closely(err: np.ndarray, disp: np.ndarray, ok: np.ndarray) -> np.ndar
     """Pixels that surely move with the object: it moves at least ``_GROW_MIN_PX`` there
     and their consistent flow is within 1 px plus a quarter of that of its motion."""
     return (disp >= _GROW_MIN_PX) & (err <= 1.0 + 0.25 * disp) & (ok > 0.5)
+
+
+def _moves_elsewhere(err: np.ndarray, disp: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Pixels whose consistent flow surely does not follow the object: it moves at least
+    ``_GROW_MIN_PX`` there and their flow is off by more than 1 px plus half of that."""
+    return (disp >= _GROW_MIN_PX) & (err > 1.0 + 0.5 * disp) & (ok > 0.5)
 
 
 def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
