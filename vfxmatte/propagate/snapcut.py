@@ -12,14 +12,20 @@ Brush). Each new frame, at a working resolution (long side ``work_long_side``):
    consistent and by the object's motion where it is not. Background the object
    uncovers fails the round trip, so it takes the object's motion, which moves
    the mask off it: the trailing edge leaves the mask (SnapCut section 3.1).
+   Where the consistent flow surely goes another way than the object, the mask
+   is not carried by it either (a piece left on the background erodes).
 3. Local classifiers (:mod:`~vfxmatte.propagate.colour_models`): overlapping
    windows along the boundary learn object/background colours on the previous
    frame and score this one; a window whose colours separate well is trusted
    near the boundary, the shape prior elsewhere (section 3.2, ``f_c`` and ``f_s``).
 4. Re-acquisition: the object's full extent ("amodal" mask, hidden parts
-   included) moves with it; where it is hidden behind something, the global
-   colour models learned on the keyframe (and updated only from confident
-   frames) bring it back as it comes out.
+   included) moves with it; a part of it counts as hidden only where something
+   in front covers it (consistent flow that does not move with the object).
+   Where it is hidden, the global colour models learned on the keyframe (and
+   updated only from confident frames) bring it back as it comes out; for some
+   frames after that (or while much of it is hidden) what moves closely with
+   the object and is connected to it joins it (motion segmentation), so parts
+   never seen before come back too.
 5. Objects apart: every connected part of a keyframe mask that is large enough
    is tracked on its own (:mod:`~vfxmatte.propagate.snapcut_object`), with its
    own motion, extent and colour models, and the frame's mask is their union;
