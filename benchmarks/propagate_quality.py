@@ -90,10 +90,13 @@ def propagate_shot(spec, backends, preview: Path | None, name: str) -> dict[str,
     seconds = dict.fromkeys(backends, 0.0)
     confidence: list[float] = []
     tiles = []
+    hidden: list[int] = []  # frames where the object is out of view
     last = set(range(max(1, spec.frames - 8), spec.frames))
     for i in range(spec.frames):
         frame = render_frame(spec, i)
         image, truth = _display(frame), frame.alpha > 0.5
+        if not truth.any():
+            hidden.append(i)
         for b, prop in props.items():
             start = time.perf_counter()
             mask = prop.reset(image, truth.astype(np.float32)) if i == 0 else prop.step(image)
@@ -115,8 +118,28 @@ def propagate_shot(spec, backends, preview: Path | None, name: str) -> dict[str,
             "iou": v, "first": v[1], "mean": float(np.mean(v[1:])), "worst": float(np.min(v)),
             "last": v[-1], "s_per_frame": seconds[b] / spec.frames,
         }  # fmt: skip
+        if hidden:
+            out[b]["back"] = _reacquisition(v, hidden)
     out["snapcut"]["confidence"] = confidence
     return out
+
+
+def _reacquisition(ious: list[float], hidden: list[int]) -> dict[str, object]:
+    """After the object's last run of hidden frames: IoU 5 and 10 frames after it is back in
+    view, the worst IoU from 10 frames on, and the first frame from which IoU stays >= 0.9."""
+    back = hidden[-1] + 1
+    start = hidden[-1]
+    while start - 1 in hidden:
+        start -= 1
+    after = ious[back:]
+    steady = next((back + k for k in range(len(after)) if min(after[k:]) >= 0.9), None)
+    return {
+        "hidden": [start, hidden[-1]], "back": back,
+        "iou_5": after[5] if len(after) > 5 else None,
+        "iou_10": after[10] if len(after) > 10 else None,
+        "worst_from_10": min(after[10:]) if len(after) > 10 else None,
+        "steady_from": steady,
+    }  # fmt: skip
 
 
 def _tile(image, mask, truth, index, confidence) -> np.ndarray:
@@ -197,6 +220,10 @@ def speed_1080p(frames: int = 8) -> dict[str, float]:
     return out
 
 
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
@@ -223,6 +250,11 @@ def main() -> int:
             print(f"  {name:<9} {b:<8} IoU first {r['first']:.3f} mean {r['mean']:.3f} "
                   f"worst {r['worst']:.3f} last {r['last']:.3f}   {r['s_per_frame']:.3f} s/frame",
                   flush=True)  # fmt: skip
+            if "back" in r:
+                k = r["back"]
+                print(f"            hidden frames {k['hidden'][0]}-{k['hidden'][1]}: IoU 5 frames "
+                      f"after {_f(k['iou_5'])}, 10 after {_f(k['iou_10'])}, worst from 10 on "
+                      f"{_f(k['worst_from_10'])}, >= 0.9 from {k['steady_from']}")  # fmt: skip
         low = [i for i, c in enumerate(res["snapcut"]["confidence"]) if c < 0.5]
         print(f"            snapcut frames with confidence < 0.5: {low}")
     if args.sad_frames:

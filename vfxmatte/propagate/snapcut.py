@@ -12,15 +12,26 @@ Brush). Each new frame, at a working resolution (long side ``work_long_side``):
    consistent and by the object's motion where it is not. Background the object
    uncovers fails the round trip, so it takes the object's motion, which moves
    the mask off it: the trailing edge leaves the mask (SnapCut section 3.1).
+   Where the consistent flow surely goes another way than the object, the mask
+   is not carried by it either (a piece left on the background erodes).
 3. Local classifiers (:mod:`~vfxmatte.propagate.colour_models`): overlapping
    windows along the boundary learn object/background colours on the previous
    frame and score this one; a window whose colours separate well is trusted
    near the boundary, the shape prior elsewhere (section 3.2, ``f_c`` and ``f_s``).
 4. Re-acquisition: the object's full extent ("amodal" mask, hidden parts
-   included) moves with it; where it is hidden behind something, the global
-   colour models learned on the keyframe (and updated only from confident
-   frames) bring it back as it comes out.
-5. Edge-aware cut (:mod:`~vfxmatte.propagate.edges`): a guided filter steered
+   included) moves with it; a part of it counts as hidden only where something
+   in front covers it (consistent flow that does not move with the object).
+   Where it is hidden, the global colour models learned on the keyframe (and
+   updated only from confident frames) bring it back as it comes out; for some
+   frames after that (or while much of it is hidden) what moves closely with
+   the object and is connected to it joins it (motion segmentation), so parts
+   never seen before come back too.
+5. Objects apart: every connected part of a keyframe mask that is large enough
+   is tracked on its own (:mod:`~vfxmatte.propagate.snapcut_object`), with its
+   own motion, extent and colour models, and the frame's mask is their union;
+   two objects that cross each keep their motion, and the one behind keeps the
+   hidden part of its extent until it comes out.
+6. Edge-aware cut (:mod:`~vfxmatte.propagate.edges`): a guided filter steered
    by the frame, thresholded, cleaned (:mod:`~vfxmatte.propagate.cleanup`),
    upsampled to the plate.
 
@@ -36,7 +47,6 @@ Frames are display-referred RGB ``H x W x 3`` float32 in [0, 1]; masks are
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,28 +57,15 @@ from vfxmatte.config import param, validate_fields
 from vfxmatte.errors import InputError
 from vfxmatte.propagate.checks import check_image, check_mask
 from vfxmatte.propagate.cleanup import clean_mask
-from vfxmatte.propagate.colour_models import GlobalColourModel, local_models, quantise
-from vfxmatte.propagate.drift import DriftSample, frame_confidence
-from vfxmatte.propagate.edges import guided_filter
-from vfxmatte.propagate.motion import (
-    backward_warp,
-    consistency,
-    flow_pair,
-    make_dis,
-    object_motion,
-    warp_affine,
-)
+from vfxmatte.propagate.drift import DriftSample
+from vfxmatte.propagate.snapcut_object import ObjectTracker, make_frame, support
 
 __all__ = ["SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
 
-_STATE_SHARPEN = 2.0  # contrast stretch of the carried soft state (see flow._sharpen)
-_SIGMA_MIN = 1.0  # shape-confidence width where colour cannot be trusted (work px)
-_FC_CUTOFF = 0.5  # colour confidence below which windows are not used near the edge
-_REACQUIRE = 0.75  # global object posterior that brings a hidden part back
-_IN_VIEW = 0.35  # share of the object's extent in view below which its last motion is kept
-_MOSTLY_IN_VIEW = 0.8  # above this share of its extent in view, the object is not occluded
-_HIDDEN_FADE = 0.98  # per frame: a hidden part is forgotten after about 34 frames
-_HIDDEN_CONFIDENCE = 0.25  # confidence of a frame where the object is hidden
+# A connected part of a keyframe mask is an object of its own from this share of the
+# largest part and this many working pixels; smaller parts go with the nearest object.
+_OBJECT_SHARE = 0.1
+_OBJECT_PIXELS = 64
 
 
 @dataclass
@@ -128,43 +125,32 @@ class SnapCutPropagateConfig:
         validate_fields(self, "propagate.snapcut.")
 
 
-@dataclass
-class _Frame:
-    """One frame at working resolution."""
-
-    grey: np.ndarray  # [h, w] uint8
-    guide: np.ndarray  # [h, w] float32 grey in [0, 1]
-    cells: np.ndarray  # [h, w] int32 colour cells
-
-
 class SnapCutPropagator:
     """Carries a mask through a shot one frame at a time, in either direction.
 
     Same use as :class:`~vfxmatte.propagate.flow.FlowPropagator`: :meth:`reset`
     at a keyframe, :meth:`step` on every other frame in the order of travel,
     :meth:`correct` with the engine's matte (used with ``feed=matte``). After
-    each call :attr:`drift` holds the frame's :class:`DriftSample`.
+    each call :attr:`drift` holds the frame's :class:`DriftSample` (that of the
+    least confident object).
 
-    State, all at working resolution: the previous frame (grey and colour
-    cells), the soft object mask, the amodal mask (hidden parts included), the
-    object's last motion and the global colour models.
+    The keyframe mask is split into objects (its large connected parts), each
+    carried by an :class:`~vfxmatte.propagate.snapcut_object.ObjectTracker`;
+    the mask of a frame is the union of theirs.
     """
 
     def __init__(self, config: SnapCutPropagateConfig | None = None) -> None:
         self.config = config if config is not None else SnapCutPropagateConfig()
-        self._dis = make_dis(self.config.dis_preset)
-        self._rng = np.random.default_rng(0)
         self._shape: tuple[int, int] | None = None  # (H, W)
         self._work: tuple[int, int] = (0, 0)  # (w, h), cv2 order
-        self._prev: _Frame | None = None
-        self._soft: np.ndarray | None = None  # [h, w] float32
-        self._amodal: np.ndarray | None = None  # [h, w] float32
-        self._motion: np.ndarray | None = None  # [2, 3] float64
-        self._area = 0.0
-        self._hidden_for = 0  # frames the object has been mostly out of view
-        self._key_separation = 0.0
-        self._colours = GlobalColourModel(self.config.colour_bins)
+        self._objects: list[ObjectTracker] = []
         self.drift: DriftSample | None = None
+
+    @property
+    def _soft(self) -> np.ndarray | None:
+        """The union of the objects' soft states (``h x w`` float32), or None before reset."""
+        softs = [t.soft for t in self._objects if t.soft is not None]
+        return np.maximum.reduce(softs) if softs else None
 
     # -- public -----------------------------------------------------------------
 
@@ -177,6 +163,9 @@ class SnapCutPropagator:
         allow_empty: bool = False,
     ) -> np.ndarray:
         """Start (or re-anchor) from a keyframe; returns its cleaned mask (``H x W`` float32).
+
+        An object that keeps its place (the same number of objects, each nearest
+        to one of before) keeps its colour models from the earlier keyframes.
 
         Raises:
             InputError: for a malformed image or mask, a size mismatch, NaN, or
@@ -197,15 +186,16 @@ class SnapCutPropagator:
             scale = min(1.0, cfg.work_long_side / max(h, w))
             self._work = (max(16, round(w * scale)), max(16, round(h * scale)))
             self._shape = (h, w)
-        frame = self._frame(image, f"keyframe image{where}")
+            self._objects = []
+        frame = make_frame(image, self._work, cfg.colour_bins, f"keyframe image{where}")
         small = cv2.resize(mask, self._work, interpolation=cv2.INTER_AREA)
-        self._prev, self._soft, self._amodal = frame, small, small.copy()
-        self._motion = None
-        self._hidden_for = 0
-        self._area = float((small >= cfg.threshold).sum())
-        if self._area > 0:
-            self._colours.learn(frame.cells, small, keyframe=True, rate=1.0)
-            self._key_separation = self._separation(self._colours.posterior(frame.cells), small)
+        parts = split_objects(small, cfg.threshold)
+        if len(parts) != len(self._objects):
+            self._objects = [ObjectTracker(cfg) for _ in parts]
+        else:
+            parts = _match(parts, self._objects)
+        for tracker, part in zip(self._objects, parts, strict=True):
+            tracker.start(frame, part)
         self.drift = DriftSample(confidence=1.0, keyframe=True)
         raw = mask >= cfg.threshold
         out = clean_mask(raw, cfg.fill_holes_area, cfg.min_island_area).astype(np.float32)
@@ -215,7 +205,7 @@ class SnapCutPropagator:
 
     def step(self, image: np.ndarray, *, index: int | None = None) -> np.ndarray:
         """The mask of the next frame in the direction of travel (``H x W`` float32)."""
-        if self._prev is None or self._soft is None or self._amodal is None:
+        if not self._objects:
             raise RuntimeError("SnapCutPropagator.step() called before reset(): give a keyframe.")
         what = "frame" if index is None else f"frame {index}"
         image = check_image(image, what)
@@ -225,124 +215,37 @@ class SnapCutPropagator:
                 f"{self._shape[0]}, found {image.shape[1]}x{image.shape[0]} at {what}. Every "
                 "frame of a shot must have the same size."
             )
-        frame = self._frame(image, what)
-        prob, fb_ok, carried = self._probability(frame)
-        if self.config.edge_radius > 0:
-            prob = guided_filter(frame.guide, prob, self.config.edge_radius, self.config.edge_eps)
-        out = self._finish(frame, prob, fb_ok, carried)
-        self._prev = frame
-        return out
+        frame = make_frame(image, self._work, self.config.colour_bins, what)
+        states = [tracker.advance(frame) for tracker in self._objects]
+        self.drift = min(
+            (t.drift for t in self._objects if t.drift is not None), key=lambda d: d.confidence
+        )
+        return self._upsample(np.maximum.reduce(states))
 
     def correct(self, matte: np.ndarray) -> None:
         """With ``feed=matte``: start the next frame from the engine's matte of this one.
 
         The matte replaces the soft state in proportion to the frame's
         confidence, so a frame the propagator doubts does not hand its doubt on
-        unweighted. With ``feed=mask`` this does nothing.
+        unweighted; each object takes the matte near itself only. With
+        ``feed=mask`` this does nothing.
         """
-        if self.config.feed != "matte" or self._soft is None or self._shape is None:
+        if self.config.feed != "matte" or not self._objects or self._shape is None:
             return
         alpha = check_mask(matte, self._shape, "matte")
         small = cv2.resize(alpha, self._work, interpolation=cv2.INTER_AREA)
-        weight = np.float32(1.0 if self.drift is None else self.drift.confidence)
-        self._soft = weight * _sharpen(small, self.config.threshold) + (1 - weight) * self._soft
+        if len(self._objects) == 1:
+            self._objects[0].correct(small)
+            return
+        owner = _nearest_object([t.soft for t in self._objects])
+        for k, tracker in enumerate(self._objects):
+            tracker.correct(np.where(owner == k, small, 0.0).astype(np.float32))
 
     def fork(self) -> SnapCutPropagator:
         """An independent copy of this propagator and its state (for the other direction)."""
-        other = copy.deepcopy(self)
-        other._dis = make_dis(self.config.dis_preset)
-        return other
+        return copy.deepcopy(self)
 
-    def __deepcopy__(self, memo: dict) -> SnapCutPropagator:
-        other = copy.copy(self)
-        for name in ("_soft", "_amodal", "_motion", "_prev", "_colours", "_rng"):
-            setattr(other, name, copy.deepcopy(getattr(self, name), memo))
-        other._dis = make_dis(self.config.dis_preset)
-        return other
-
-    # -- one frame --------------------------------------------------------------
-
-    def _frame(self, image: np.ndarray, what: str) -> _Frame:
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        small = cv2.resize(image[..., :3], self._work, interpolation=cv2.INTER_AREA)
-        if not np.isfinite(small).all():
-            raise InputError(
-                f"The {what} contains NaN or infinite values; fix or clamp the plate first."
-            )
-        small = np.clip(small, 0.0, 1.0)
-        guide = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        grey = (guide * 255.0 + 0.5).astype(np.uint8)
-        return _Frame(grey, guide, quantise(small, self.config.colour_bins))
-
-    def _probability(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Combined object probability of ``frame`` before the edge step.
-
-        Returns:
-            ``(probability, consistency, shape prior)``, ``h x w`` float32 each.
-        """
-        cfg, prev = self.config, self._prev
-        back, fwd = self._flows(frame, prev)
-        ok_here = consistency(back, fwd, cfg.fb_tolerance)
-        ok_prev = consistency(fwd, back, cfg.fb_tolerance)
-        in_view = float((self._soft >= 0.5).sum()) >= _IN_VIEW * float((self._amodal >= 0.5).sum())
-        self._hidden_for = 0 if in_view else self._hidden_for + 1
-        self._motion, _ = object_motion(
-            self._soft, fwd, ok_prev, self._motion, self._rng, reliable=in_view
-        )
-        by_flow = backward_warp(self._soft, back)
-        by_motion = warp_affine(self._soft, self._motion)
-        shape = ok_here * by_flow + (1.0 - ok_here) * by_motion
-        amodal = warp_affine(self._amodal, self._motion)
-        inside = shape >= cfg.threshold
-        side = self._window_side(inside)
-        band = _band(inside, side // 2) | _hidden(amodal, shape, cfg.threshold)
-        # Hidden parts of the extent are neither object nor background to the windows.
-        learn_from = np.where(_hidden(self._amodal, self._soft, cfg.threshold), 0.5, self._soft)
-        local = local_models(
-            frame.cells, prev.cells, learn_from, band, self._motion, side, cfg.colour_bins
-        )
-        colour_global = self._colours.posterior(frame.cells)
-        colour = local.weight * local.posterior + (1.0 - local.weight) * colour_global
-        f_c = local.weight * local.confidence
-        sigma = (
-            _SIGMA_MIN
-            + (side / 2 - _SIGMA_MIN)
-            * np.clip((f_c - _FC_CUTOFF) / (1 - _FC_CUTOFF), 0.0, 1.0) ** 2
-        )
-        d = _contour_distance(inside)
-        f_s = 1.0 - np.exp(-(np.minimum(d / sigma, 8.0) ** 2))
-        prob = f_s * shape + (1.0 - f_s) * colour
-        moves_along = _moves_with(back, ok_here, self._motion)
-        # Only what moves with the object can be the object coming back (not the occluder).
-        likeness = np.where(moves_along, colour_global, np.float32(0.0))
-        back_again, amodal = self._reacquire(amodal, shape, likeness)
-        self._amodal = amodal  # this frame's extent from here on
-        prob[back_again] = np.maximum(prob[back_again], colour_global[back_again])
-        return prob.astype(np.float32), ok_here, shape
-
-    def _finish(
-        self, frame: _Frame, prob: np.ndarray, fb_ok: np.ndarray, shape: np.ndarray
-    ) -> np.ndarray:
-        """Threshold and clean; keep the state; measure the frame; the full-size output."""
-        cfg = self.config
-        raw = prob >= cfg.threshold
-        binary = clean_mask(raw, cfg.fill_holes_area, cfg.min_island_area)
-        state = _sharpen(prob, cfg.threshold)
-        changed = binary != raw
-        state[changed] = binary[changed]
-        self._soft = state
-        extent = float((self._amodal >= cfg.threshold).sum())
-        if float(binary.sum()) >= _MOSTLY_IN_VIEW * extent:
-            self._amodal = state.copy()  # no real occlusion: the extent is what is seen
-        else:
-            self._amodal = np.maximum(state, _keep_hidden(self._amodal, binary, cfg.threshold))
-        area = float(binary.sum())
-        self.drift = self._measure(frame, binary, fb_ok, area)
-        self._area = area
-        if self.drift.confidence >= cfg.confident and area > 0:
-            self._colours.learn(frame.cells, state, keyframe=False, rate=cfg.model_rate)
-        return self._upsample(state)
+    # -- output -----------------------------------------------------------------
 
     def _upsample(self, state: np.ndarray) -> np.ndarray:
         """The working-resolution state at the plate's size (bilinear), inside its box only.
@@ -352,7 +255,7 @@ class SnapCutPropagator:
         """
         h, w = self._shape
         out = np.zeros((h, w), np.float32)
-        box = _support(state > 0)
+        box = support(state > 0)
         if box is None:
             return out
         sy, sx = h / state.shape[0], w / state.shape[1]
@@ -371,146 +274,6 @@ class SnapCutPropagator:
         else:
             out[y0:y1, x0:x1] = part >= self.config.threshold
         return out
-
-    # -- helpers ----------------------------------------------------------------
-
-    def _flows(self, frame: _Frame, prev: _Frame) -> tuple[np.ndarray, np.ndarray]:
-        """Flows both ways, computed inside the object's reach only (zero elsewhere).
-
-        The reach is the box of the object's extent grown by its last motion and a
-        margin of a third of its size (at least 32 px): nothing outside it can
-        become object in this frame, and flow costs in proportion to the area.
-        """
-        h, w = prev.grey.shape
-        back = np.zeros((h, w, 2), np.float32)
-        fwd = np.zeros((h, w, 2), np.float32)
-        box = _support((self._amodal >= 0.05) | (self._soft >= 0.05))
-        if box is None:
-            return back, fwd
-        y0, y1, x0, x1 = box
-        speed = 0.0 if self._motion is None else float(np.abs(self._motion[:, 2]).max())
-        grow = int(max(32.0, (max(y1 - y0, x1 - x0)) / 3) + 2 * speed)
-        y0, y1, x0, x1 = max(0, y0 - grow), min(h, y1 + grow), max(0, x0 - grow), min(w, x1 + grow)
-        if y1 - y0 < 16 or x1 - x0 < 16:
-            return back, fwd
-        roi = np.s_[y0:y1, x0:x1]
-        crop = np.ascontiguousarray
-        b, f = flow_pair(self._dis, crop(frame.grey[roi]), crop(prev.grey[roi]))
-        back[roi], fwd[roi] = b, f
-        return back, fwd
-
-    def _reacquire(
-        self, amodal: np.ndarray, shape: np.ndarray, colour: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Where a hidden part of the object comes back into view.
-
-        While the object is hidden its motion is only extrapolated, so its extent
-        may lag or lead. The search region is the hidden part grown by a radius
-        that widens the longer the object has been mostly hidden; if pixels there
-        look like the object to the global colour models, the extent is re-placed
-        where it covers the most object-like colour (a correlation of its shape
-        with the posterior over the search radius), and inside it a weaker
-        likeness is enough.
-
-        Returns:
-            ``(pixels, amodal)``: ``h x w`` bool pixels that come back, and the
-            (possibly re-placed) extent.
-        """
-        thr = self.config.threshold
-        extent = amodal >= thr
-        hidden = extent & (shape < thr)
-        if not hidden.any():
-            return hidden, amodal
-        size = math.sqrt(float(extent.sum()))
-        radius = int(min(size, 2 + 0.1 * size * self._hidden_for))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        search = cv2.dilate(hidden.astype(np.uint8), kernel) > 0
-        strong = (search & (shape < thr) & (colour >= _REACQUIRE)).astype(np.uint8)
-        strong = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
-        if not strong.any():
-            return strong, amodal
-        if self._hidden_for > 0 and radius > 2:
-            amodal = _replace(amodal, strong.astype(np.float32), radius)
-            extent = amodal >= thr
-            # What lies outside the re-placed extent is something else of the same colours.
-            strong &= cv2.dilate(extent.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-        # Inside the re-placed extent, next to what surely came back, a weaker likeness does.
-        near = cv2.dilate(strong.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-        weak = extent & near & (shape < thr) & (colour >= 0.5)
-        return strong | weak, amodal
-
-    def _window_side(self, inside: np.ndarray) -> int:
-        if self.config.window:
-            return max(4, self.config.window // 2 * 2)
-        size = math.sqrt(max(1.0, float(inside.sum())))
-        return int(np.clip(size / 4, 16, 64)) // 2 * 2
-
-    @staticmethod
-    def _separation(posterior: np.ndarray, mask: np.ndarray) -> float:
-        """Mean object posterior on the object minus that on the band around it."""
-        obj = mask >= 0.5
-        if not obj.any():
-            return 0.0
-        ring = _band(obj, 8) & ~obj
-        inner = float(posterior[obj].mean())
-        outer = float(posterior[ring].mean()) if ring.any() else 0.0
-        return inner - outer
-
-    def _measure(
-        self, frame: _Frame, binary: np.ndarray, fb_ok: np.ndarray, area: float
-    ) -> DriftSample:
-        if area == 0 or self._area == 0:
-            lost = area == 0 and self._area > 0
-            if (self._amodal >= 0.5).any() and area == 0:
-                return DriftSample(confidence=_HIDDEN_CONFIDENCE, area_change=float(lost))
-            return DriftSample(confidence=0.0 if lost else 1.0, area_change=float(lost))
-        fb = 1.0 - float(fb_ok[binary].mean())
-        sep = self._separation(self._colours.posterior(frame.cells), binary.astype(np.float32))
-        drop = (self._key_separation - sep) / max(self._key_separation, 1e-3)
-        jump = abs(math.log(area / self._area))
-        return DriftSample(
-            confidence=frame_confidence(fb, drop, jump),
-            fb_disagreement=fb,
-            colour_drop=max(0.0, drop),
-            area_change=jump,
-        )
-
-
-def _moves_with(back: np.ndarray, ok: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """Pixels whose consistent flow roughly agrees with the object's motion (``h x w`` bool).
-
-    A pixel ``x`` came from ``x + back(x)``; moving with the object it came from
-    ``A^-1 x``. The tolerance is 2 px plus three quarters of the object's own
-    displacement there: the motion of a hidden object is extrapolated and may be
-    off by much of itself, but something moving the other way (an occluder)
-    stays outside it.
-    """
-    h, w = ok.shape
-    inv = cv2.invertAffineTransform(motion)
-    xs = np.arange(w, dtype=np.float32)[None, :]
-    ys = np.arange(h, dtype=np.float32)[:, None]
-    px = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    err2 = (px - xs - back[..., 0]) ** 2 + (py - ys - back[..., 1]) ** 2
-    tol = 2.0 + 0.75 * np.sqrt((px - xs) ** 2 + (py - ys) ** 2)
-    return (err2 <= tol * tol) & (ok > 0.5)
-
-
-def _replace(amodal: np.ndarray, score: np.ndarray, radius: int) -> np.ndarray:
-    """``amodal`` shifted by the offset within ``radius`` that overlaps ``score`` most."""
-    box = _support(amodal >= 0.5)
-    if box is None:
-        return amodal
-    h, w = amodal.shape
-    y0, y1, x0, x1 = box
-    template = np.ascontiguousarray((amodal[y0:y1, x0:x1] >= 0.5).astype(np.float32))
-    pad = np.pad(score, radius, constant_values=-0.5)
-    area = pad[y0 : y1 + 2 * radius, x0 : x1 + 2 * radius]
-    corr = cv2.matchTemplate(np.ascontiguousarray(area), template, cv2.TM_CCORR)
-    _, _, _, (bx, by) = cv2.minMaxLoc(corr)
-    dx, dy = bx - radius, by - radius
-    shift = np.float64([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(amodal, shift, (w, h), flags=cv2.INTER_NEAREST)
 
 
 def propagate_sequence(
@@ -550,48 +313,41 @@ def propagate_sequence(
             yield i, backward.step(get_frame(i), index=i)
 
 
-def _support(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(y0, y1, x0, x1)`` of the True pixels of ``h x w`` bool, or None."""
-    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
-    return None if w == 0 or h == 0 else (y, y + h, x, x + w)
+def split_objects(mask: np.ndarray, threshold: float) -> list[np.ndarray]:
+    """The objects of a soft ``h x w`` float32 mask: one soft mask per large connected part.
 
-
-def _sharpen(soft: np.ndarray, threshold: float) -> np.ndarray:
-    """Contrast stretch about ``threshold``: keeps the sub-pixel edge, stops blurring."""
-    state = (soft - np.float32(threshold)) * np.float32(_STATE_SHARPEN) + np.float32(threshold)
-    return np.clip(state, 0.0, 1.0).astype(np.float32)
-
-
-def _band(inside: np.ndarray, radius: int) -> np.ndarray:
-    """Pixels within ``radius`` of the boundary of ``inside`` (``h x w`` bool)."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    m = inside.astype(np.uint8)
-    return (cv2.dilate(m, kernel) > 0) & ~(cv2.erode(m, kernel) > 0)
-
-
-def _hidden(amodal: np.ndarray, shape: np.ndarray, threshold: float) -> np.ndarray:
-    """Substantial parts of the object's extent that are not in view (opened, 3 px)."""
-    hidden = ((amodal >= threshold) & (shape < threshold)).astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-    return cv2.morphologyEx(hidden, cv2.MORPH_OPEN, kernel) > 0
-
-
-def _keep_hidden(amodal: np.ndarray, visible: np.ndarray, threshold: float) -> np.ndarray:
-    """The substantial hidden part of the extent (opened, 2 px), fading a little each frame.
-
-    A part that stays hidden is forgotten after some 34 frames (``_HIDDEN_FADE``),
-    so that a part the object lost (it turned, or was never there) does not
-    linger as a place to re-acquire.
+    Parts smaller than ``_OBJECT_SHARE`` of the largest (or ``_OBJECT_PIXELS``)
+    and the soft edge around them go with the nearest large part. A mask with
+    one large part (or none) is returned whole, as a list of one.
     """
-    hidden = ((amodal >= threshold) & ~visible).astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    hidden = cv2.morphologyEx(hidden, cv2.MORPH_OPEN, kernel) > 0
-    return np.where(hidden, amodal * np.float32(_HIDDEN_FADE), 0.0).astype(np.float32)
+    binary = (mask >= threshold).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if count <= 2:
+        return [mask]
+    big = [k + 1 for k in np.argsort(-areas)
+           if areas[k] >= max(_OBJECT_PIXELS, _OBJECT_SHARE * areas.max())]  # fmt: skip
+    if len(big) < 2:
+        return [mask]
+    owner = _nearest_object([(labels == k).astype(np.float32) for k in big])
+    return [np.where(owner == k, mask, 0.0).astype(np.float32) for k in range(len(big))]
 
 
-def _contour_distance(inside: np.ndarray) -> np.ndarray:
-    """Distance in pixels of every pixel to the boundary of ``inside``, float32."""
-    m = inside.astype(np.uint8)
-    d_in = cv2.distanceTransform(m, cv2.DIST_L2, 3)
-    d_out = cv2.distanceTransform(1 - m, cv2.DIST_L2, 3)
-    return np.where(inside, d_in, d_out).astype(np.float32)
+def _nearest_object(masks: list[np.ndarray]) -> np.ndarray:
+    """``h x w`` int32: for each pixel the index of the nearest of ``masks`` (> 0.5)."""
+    dists = [cv2.distanceTransform((m <= 0.5).astype(np.uint8), cv2.DIST_L2, 3) for m in masks]
+    return np.argmin(np.stack(dists), axis=0).astype(np.int32)
+
+
+def _match(parts: list[np.ndarray], trackers: list[ObjectTracker]) -> list[np.ndarray]:
+    """``parts`` reordered so that each goes to the tracker whose last mask it overlaps most
+    (greedy; the order is kept where that is ambiguous)."""
+    score = np.array(
+        [[float(np.minimum(p, t.soft).sum()) if t.soft is not None else 0.0 for p in parts]
+         for t in trackers]
+    )  # fmt: skip
+    order: list[int] = []
+    for row in score:
+        free = [j for j in range(len(parts)) if j not in order]
+        order.append(max(free, key=lambda j: row[j]))
+    return [parts[j] for j in order]
