@@ -62,6 +62,9 @@ from vfxmatte.io.colour import linear_to_srgb
 from vfxmatte.synth.photos import find_photos
 from vfxmatte.synth.shot import ShotSpec, make_shot
 
+sys.path.insert(0, str(Path(__file__).parent))
+from learned_photo_bench import EYEBALL  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results" / "matte_bench.json"
 GUIDANCE_DILATE = 25  # px, the MGMatting-in-the-wild protocol
 # (alpha, fg, seconds) of one frame, from (display, linear, guidance).
@@ -346,15 +349,7 @@ def format_rows(rows: dict[str, dict[str, float]], ceiling: str = "GT trimap cei
 
 
 # Rough masks of the eyeball photos (scikit-image's astronaut and chelsea the cat, no
-# truth): polygons (x, y) drawn by eye, as in learned_photo_bench.py.
-EYEBALL = {
-    "astronaut": [(225, 12), (275, 25), (300, 70), (295, 140), (300, 180), (310, 230),
-                  (345, 260), (360, 340), (420, 345), (480, 380), (505, 450), (505, 512),
-                  (25, 512), (20, 380), (40, 280), (70, 240), (120, 200), (125, 170),
-                  (160, 140), (150, 80), (170, 35)],
-    "chelsea": [(0, 0), (330, 0), (380, 20), (385, 80), (375, 150), (360, 230), (330, 300),
-                (0, 300)],
-}  # fmt: skip
+# truth): the polygons of learned_photo_bench.py.
 
 
 def eyeball_previews(out: Path, methods: Methods) -> list[Path]:
