@@ -94,7 +94,7 @@ def collect_keyframes(
 
 
 class PropagateMask(ConfigNode):
-    """Keyframe masks of several objects -> one MASK batch per object (flow or SAM 2)."""
+    """Keyframe masks of several objects -> one MASK batch per object (flow, snapcut or SAM 2)."""
 
     RETURN_TYPES = ("MASK", "MASK")
     RETURN_NAMES = ("object_masks", "union")
@@ -114,7 +114,7 @@ class PropagateMask(ConfigNode):
             PipelineConfig,
             sections=("propagate",),
             exclude=("propagate.sam2",),
-            choices={"propagate.backend": ("flow", "sam2")},
+            choices={"propagate.backend": ("flow", "snapcut", "sam2")},
         )
 
     @classmethod

@@ -108,6 +108,30 @@ def test_matte_node_broadcasts_one_guidance(nodes, linear, guidance) -> None:
         nodes["VfxMatte.Matte"]().matte(images=image[:1], guidance=torch.from_numpy(guidance[:2]))
 
 
+def test_propagate_node_offers_the_snapcut_backend(nodes, shot, linear) -> None:
+    """propagate_backend=snapcut gives, per object, the library's snapcut sequence."""
+    from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
+    from vfxmatte.propagate.snapcut import propagate_sequence as snapcut_sequence
+
+    node = nodes["VfxMatte.PropagateMask"]
+    types_ = {**node.INPUT_TYPES()["required"], **node.INPUT_TYPES().get("optional", {})}
+    choices = types_["propagate_backend"][0]
+    assert "snapcut" in choices and "flow" in choices
+    display = to_display(linear, "lin_rec709")
+    labels = [read_label_map(shot.frame(shot.labels, n)) for n in range(1001, 1006)]
+    key = np.stack([(labels[0] == k).astype(np.float32) for k in (1, 2)])
+    masks, _ = node().propagate(
+        images=torch.from_numpy(display),
+        masks=torch.from_numpy(key),
+        propagate_backend="snapcut",
+    )
+    config = SnapCutPropagateConfig()
+    for obj in range(2):
+        expected = dict(snapcut_sequence(lambda i: display[i], range(5), {0: key[obj]}, config))
+        np.testing.assert_array_equal(masks[obj].numpy(), np.stack([expected[i] for i in range(5)]))
+        np.testing.assert_array_equal(masks[obj][0].numpy() > 0.5, key[obj] > 0.5)
+
+
 def test_propagate_node_is_the_flow_backend(nodes, shot, linear) -> None:
     display = to_display(linear, "lin_rec709")
     labels = [read_label_map(shot.frame(shot.labels, n)) for n in range(1001, 1006)]
