@@ -53,16 +53,13 @@ def test_trailing_edge_leaves_the_mask(shot):
 @pytest.fixture(scope="module")
 def photo_shot():
     pytest.importorskip("skimage")
-    from vfxmatte.io.colour import to_display
-    from vfxmatte.synth import ShotSpec, render_frame
+    from vfxmatte.synth import ShotSpec
 
     spec = ShotSpec(
         width=480, height=270, frames=16, background="photo", textures="photo",
         speed=9.6, turn=3.0, seed=12,
     )  # fmt: skip
-    rendered = [render_frame(spec, i) for i in range(spec.frames)]
-    frames = [np.clip(to_display(f.image), 0, 1).astype(np.float32) for f in rendered]
-    return frames, [(f.alpha > 0.5).astype(np.float32) for f in rendered]
+    return display_frames(spec)
 
 
 def test_holds_on_a_turning_object_over_a_photograph_better_than_flow(photo_shot):
@@ -218,3 +215,13 @@ def test_drift_report_runs_and_sentences():
     assert frame_confidence(0, 0, 0) == 1.0
     assert frame_confidence(0.5, 0, 0) < frame_confidence(0.1, 0, 0)
     assert "reliable" in DriftReport({1: DriftSample(0.9)}).summary()
+
+
+def display_frames(spec):
+    """The display-referred frames of a synthetic shot and its masks (truth alpha > 0.5)."""
+    from vfxmatte.io.colour import to_display
+    from vfxmatte.synth import render_frame
+
+    rendered = [render_frame(spec, i) for i in range(spec.frames)]
+    frames = [np.clip(to_display(f.image), 0, 1).astype(np.float32) for f in rendered]
+    return frames, [(f.alpha > 0.5).astype(np.float32) for f in rendered]

@@ -18,6 +18,7 @@ from vfxmatte.propagate.snapcut import SnapCutPropagator, split_objects
 from vfxmatte.propagate.snapcut_object import _grow
 
 from .test_flow import _noise, iou
+from .test_snapcut import display_frames
 
 
 def _run(prop, frames, key_mask):
@@ -98,16 +99,13 @@ def test_grow_keeps_the_candidates_connected_to_the_seed():
 @pytest.fixture(scope="module")
 def occluder_shot():
     pytest.importorskip("skimage")
-    from vfxmatte.io.colour import to_display
-    from vfxmatte.synth import ShotSpec, render_frame
+    from vfxmatte.synth import ShotSpec
 
     spec = ShotSpec(
         width=480, height=270, frames=48, background="photo", textures="photo", seed=13,
         occluder=True, speed=9.6, turn=3.0, occluder_speed=-4.0, supersample=2,
     )  # fmt: skip
-    rendered = [render_frame(spec, i) for i in range(spec.frames)]
-    frames = [np.clip(to_display(f.image), 0, 1).astype(np.float32) for f in rendered]
-    return frames, [(f.alpha > 0.5).astype(np.float32) for f in rendered]
+    return display_frames(spec)
 
 
 def test_an_object_hidden_behind_an_occluder_comes_back(occluder_shot):
