@@ -81,6 +81,22 @@ def test_keyframe_propagation_cli(tmp_path, capsys):
         assert {f"{n}.A" for n in names} <= set(probe_image(path).channels)
 
 
+def test_keyframe_propagation_cli_with_snapcut(tmp_path, capsys):
+    spec = ShotSpec(width=128, height=72, frames=3, objects=2, seed=2, speed=2.0)
+    paths = write_shot(tmp_path / "shot", spec)
+    out = tmp_path / "out" / "pan.####.exr"
+    args = ["panoptic", paths.plate, "--labels", paths.frame(paths.labels, 1002),
+            "--key-frame", "1002", "--propagate", "snapcut", "-o", str(out),
+            "--propagate.snapcut.work-long-side", "128"]  # fmt: skip
+    assert main(args) == 0 and "wrote 3 frame(s)" in capsys.readouterr().out
+    names = {"segment0", "segment1", "segment2"}
+    for number in (1001, 1002, 1003):
+        path = str(out).replace("####", str(number))
+        assert set(read_cryptomatte(path)) == names
+        layers = read_image(path, [f"{n}.A" for n in sorted(names)]).pixels
+        assert np.abs(layers.sum(axis=-1) - 1.0).max() < 1e-3
+
+
 def test_one_label_map_for_a_shot_needs_propagation(tmp_path, capsys):
     paths = write_shot(tmp_path / "shot", ShotSpec(width=64, height=36, frames=2, objects=1))
     code = main(["panoptic", paths.plate, "--labels", paths.frame(paths.labels, 1001),

@@ -105,7 +105,7 @@ def test_keyframe_outside_the_plate(shot, tmp_path):
         ({"labels": "l.png", "instances": "dir"}, "exactly one of them"),
         (
             {"labels": "l.png", "propagate": "flwo"},
-            r"flow or sam2, got 'flwo'.*Did you mean 'flow'",
+            r"flow, snapcut or sam2, got 'flwo'.*Did you mean 'flow'",
         ),
         ({"labels": "l.####.png", "propagate": "flow"}, "a single file, not a pattern"),
         ({"instances": "dir", "propagate": "flow"}, "a single file, not a pattern or --instances"),

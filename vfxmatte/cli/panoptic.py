@@ -2,7 +2,7 @@
 
 Segments come from a label map per frame (``--labels labels.####.png``), a folder
 of instance masks (``--instances DIR``), or one keyframe label map carried through
-the shot (``--labels KEY.png --key-frame N --propagate flow|sam2``).
+the shot (``--labels KEY.png --key-frame N --propagate flow|snapcut|sam2``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ def register(sub: Any) -> None:
     from vfxmatte.panoptic.matte import PanopticConfig
     from vfxmatte.propagate.flow import FlowPropagateConfig
     from vfxmatte.propagate.sam2 import Sam2PropagateConfig
+    from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
 
     parser = sub.add_parser(
         "panoptic",
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--colourspace", default="auto", help="plate colourspace (default auto)")
     parser.add_argument(
         "--propagate",
-        choices=("flow", "sam2"),
+        choices=("flow", "snapcut", "sam2"),
         help="carry the single --labels map through the shot with this backend",
     )
     parser.add_argument(
@@ -54,6 +55,7 @@ def register(sub: Any) -> None:
     add_config_arguments(parser, PanopticConfig, "panoptic.")
     add_config_arguments(parser, ClassicalMatteConfig, "classical.")
     add_config_arguments(parser, FlowPropagateConfig, "propagate.flow.")
+    add_config_arguments(parser, SnapCutPropagateConfig, "propagate.snapcut.")
     add_config_arguments(parser, Sam2PropagateConfig, "propagate.sam2.")
     parser.set_defaults(run=run)
 
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from vfxmatte.panoptic.run import PanopticJob, run_panoptic
     from vfxmatte.propagate.flow import FlowPropagateConfig
     from vfxmatte.propagate.sam2 import Sam2PropagateConfig
+    from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
 
     config = config_from_args(PanopticConfig, args, "panoptic.")
     job = PanopticJob(
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         propagate_config=PropagateStageConfig(
             backend=args.propagate or "flow",
             flow=config_from_args(FlowPropagateConfig, args, "propagate.flow."),
+            snapcut=config_from_args(SnapCutPropagateConfig, args, "propagate.snapcut."),
             sam2=config_from_args(Sam2PropagateConfig, args, "propagate.sam2."),
         ),
     )

@@ -122,16 +122,17 @@ def propagate_label_map(
 
     Raises:
         ConfigError: the keyframe is not a frame of the plate, or a backend other
-            than flow or sam2.
+            than flow, snapcut or sam2.
     """
     if key_frame not in plate.frames:
         raise ConfigError(
             f"The keyframe {key_frame} is not among the plate's frames "
             f"({compress_frames(plate.frames)}); pass --key-frame with one of them."
         )
-    if propagate.backend not in ("flow", "sam2"):
+    if propagate.backend not in ("flow", "snapcut", "sam2"):
         raise ConfigError(
-            f"Panoptic propagation needs the flow or sam2 backend, got '{propagate.backend}'."
+            "Panoptic propagation needs the flow, snapcut or sam2 backend, "
+            f"got '{propagate.backend}'."
         )
     first = plate.read(plate.frames[0])
     shape = (first.height, first.width)

@@ -59,7 +59,7 @@ __all__ = ["PanopticJob", "run_panoptic", "write_panoptic"]
 
 log = logging.getLogger(__name__)
 
-PROPAGATE_BACKENDS = ("flow", "sam2")
+PROPAGATE_BACKENDS = ("flow", "snapcut", "sam2")
 
 
 @dataclass
@@ -67,7 +67,7 @@ class PanopticJob:
     """Inputs and outputs of one ``vfxmatte panoptic`` run.
 
     Give ``labels`` (a label map or a pattern of them) or ``instances`` (a mask
-    folder). ``propagate`` (``flow`` or ``sam2``) carries a single ``labels`` map,
+    folder). ``propagate`` (``flow``, ``snapcut`` or ``sam2``) carries a single ``labels`` map,
     drawn on frame ``key_frame`` (default: the first frame), through the shot.
     """
 
@@ -92,7 +92,7 @@ class PanopticJob:
         if self.propagate is not None:
             if self.propagate not in PROPAGATE_BACKENDS:
                 raise ConfigError(
-                    f"--propagate must be flow or sam2, got '{self.propagate}'."
+                    f"--propagate must be flow, snapcut or sam2, got '{self.propagate}'."
                     + closest_hint(self.propagate, PROPAGATE_BACKENDS)
                 )
             if self.labels is None or not FramePattern.parse(self.labels).is_single:
