@@ -83,7 +83,7 @@ def test_matte_shot_workflow_gives_the_library_result(nodes, comfy, demo_input, 
     prompt = _load("matte_shot_api.json")
     outputs = execute(nodes, prompt)
     result, summary, drift = outputs["3"]
-    assert drift == ""  # the example propagates with flow, which does not measure drift
+    assert drift.startswith("propagation drift:")  # the default, snapcut, measures drift
     assert summary.startswith("5 frame(s) written")
     out = comfy.output_dir / "vfxmatte_demo_matte"
     assert result.source == str(out / "shot.####.exr") and result.frames == tuple(range(1001, 1006))
@@ -99,7 +99,10 @@ def test_matte_shot_workflow_gives_the_library_result(nodes, comfy, demo_input, 
     config.output_options.kinds = "rgba,alpha,fg"
     config.output_options.preview = "checker"
     config.engine.progress = False
-    assert run_pipeline(config).written == list(range(1001, 1006))
+    report = run_pipeline(config)
+    assert report.written == list(range(1001, 1006))
+    confidence = " ".join(f"{n}:{c:.2f}" for n, c in report.drift.confidence().items())
+    assert drift == f"{report.drift.summary()}\n{confidence}"
     for kind in ("shot", "shot_alpha", "shot_fg"):
         mine = _frames(str(out / f"{kind}.####.exr"))
         theirs = _frames(str(reference / f"{kind}.####.exr"))

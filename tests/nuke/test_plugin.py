@@ -127,7 +127,7 @@ def test_create_node_builds_knobs_and_inner_graph(fake_nuke) -> None:
         assert (fake_nuke.INVISIBLE in knob.flags) == spec.hidden
         if spec.kind not in ("tab", "group", "end_group"):
             assert (fake_nuke.STARTLINE in knob.flags) == spec.newline, spec.name
-    assert group["propagate_backend"].tooltip.startswith("flow: optical-flow")
+    assert group["propagate_backend"].tooltip.startswith("snapcut: local colour windows")
     children = {c.name(): c for c in group.children}
     assert [c.Class() for c in group.children] == ["Input", "Input", "Read", "Switch", "Output"]
     assert children["plate"]["number"].value() == 0 and children["mask"]["number"].value() == 1

@@ -73,10 +73,10 @@ class PropagateStageConfig:
     """Guidance for every frame from the keyframe mask(s)."""
 
     backend: str = param(
-        "flow",
-        "flow: optical-flow propagation; snapcut: local colour windows and a shape prior "
-        "carried by consistent optical flow, with a drift report (Video SnapCut; weight-free); "
-        "sam2: SAM 2 video predictor (run as a first phase "
+        "snapcut",
+        "snapcut: local colour windows and a shape prior carried by consistent optical flow, "
+        "with a drift report (Video SnapCut; weight-free); flow: optical-flow propagation "
+        "alone (kept for comparison); sam2: SAM 2 video predictor (run as a first phase "
         "that writes guidance files); static: the keyframe mask on every frame; "
         "given: --mask is a mask sequence with a frame for every plate frame.",
         choices=PROPAGATE_BACKENDS.names(),

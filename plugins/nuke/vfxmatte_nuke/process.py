@@ -100,7 +100,7 @@ def _plate(job: Job, plate: Any) -> None:
 
 def _mask(job: Job, mask: Any, first: int) -> None:
     """The keyframe mask(s) from the mask input, at the key frame and the mask frames."""
-    backend = job.config.get("propagate", {}).get("backend", "flow")
+    backend = job.config.get("propagate", {}).get("backend", "snapcut")
     if mask is None:
         if job.config.get("guidance"):
             return  # precomputed guidance: no propagation, no mask
