@@ -124,6 +124,8 @@ def test_farm_split_errors(shot, tmp_path, capsys) -> None:
             "-o",
             str(tmp_path / "m.####.exr"),
             "--set",
+            "propagate.backend=flow",
+            "--set",
             "propagate.flow.feed=matte",
         ]
     )

@@ -123,13 +123,14 @@ def test_a_changed_plate_frame_or_foreign_file_is_named(shot) -> None:
 
 def test_a_farm_chunk_resumes_what_the_local_loop_wrote(shot) -> None:
     """Same settings, same digest, whatever ran them: the guidance header carries it."""
-    local = run_pipeline(_config(shot))
+    flow = {"propagate__backend": "flow"}  # the header holds the flow backend's options
+    local = run_pipeline(_config(shot, **flow))
     assert local.written == FRAMES
     guide = str(shot / "g" / "g.####.exr")
-    run_pipeline(_config(shot, guidance_output=guide, engine__phase="propagate"))
+    run_pipeline(_config(shot, guidance_output=guide, engine__phase="propagate", **flow))
     propagated = json.loads(_header(shot / "g" / "g.1002.exr")[GUIDANCE_ATTR])
     assert propagated["backend"] == "flow" and propagated["flow"]["method"] == "dis"
-    chunk = _config(shot, guidance=guide, frames="1002-1003")
+    chunk = _config(shot, guidance=guide, frames="1002-1003", **flow)
     assert run_pipeline(chunk).reused == [1002, 1003]
     local_1003 = read_image(shot / "o" / "x.1003.exr").pixels
     local_header = _header(shot / "o" / "x.1003.exr")
@@ -141,8 +142,9 @@ def test_a_farm_chunk_resumes_what_the_local_loop_wrote(shot) -> None:
 
 def test_guidance_of_another_propagation_is_not_reused(shot) -> None:
     guide = str(shot / "g" / "g.####.exr")
-    run_pipeline(_config(shot, guidance_output=guide, engine__phase="propagate"))
-    other = _config(shot, guidance_output=guide, engine__phase="propagate")
+    flow = {"propagate__backend": "flow"}  # a flow option differs
+    run_pipeline(_config(shot, guidance_output=guide, engine__phase="propagate", **flow))
+    other = _config(shot, guidance_output=guide, engine__phase="propagate", **flow)
     other.propagate.flow.threshold = 0.3
     with pytest.raises(
         SettingsMismatchError, match=r"propagate\.flow\.threshold 0.3 \(on disk: 0.5\)"

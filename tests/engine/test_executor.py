@@ -270,6 +270,7 @@ def test_bad_executor_options(small_shot, tmp_path) -> None:
     with pytest.raises(ConfigError, match="'engine.executor' got 'dsak'.*Did you mean 'dask'"):
         run_pipeline(config)
     config = _config(small_shot, tmp_path, executor="processes")
+    config.propagate.backend = "flow"
     config.propagate.flow.feed = "matte"
     with pytest.raises(ConfigError, match="feed=matte .* use --executor local"):
         run_pipeline(config)

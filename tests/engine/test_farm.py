@@ -234,6 +234,7 @@ def test_missing_guidance_frames_are_listed(small_shot, guided, tmp_path) -> Non
 
 def test_propagation_phase_refuses_matte_feedback(small_shot, tmp_path) -> None:
     config = _config(small_shot, tmp_path, engine__phase="propagate")
+    config.propagate.backend = "flow"
     config.propagate.flow.feed = "matte"
     with pytest.raises(ConfigError, match="feed=matte"):
         run_pipeline(config)

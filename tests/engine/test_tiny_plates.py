@@ -111,5 +111,7 @@ def test_propagating_images_from_a_host_refuses_a_tiny_plate() -> None:
 
     colour = ColourContext.resolve("sRGB", Images().read(0))
     keys = {0: {1: np.ones((4, 4), np.float32)}}
+    config = PipelineConfig()
+    config.propagate.backend = "flow"
     with pytest.raises(InputError, match=r"^The plate is 4x4 pixels; propagate\.backend=flow"):
-        list(propagate_objects(PipelineConfig(), Images(), colour, keys))
+        list(propagate_objects(config, Images(), colour, keys))

@@ -143,6 +143,7 @@ def test_propagate_node_is_the_flow_backend(nodes, shot, linear) -> None:
         key_index=2,
         keyframe_masks=torch.from_numpy(later),
         keyframe_indices="4",
+        propagate_backend="flow",
         propagate_flow_work_long_side=128,
     )
     assert len(masks) == 2
