@@ -177,12 +177,60 @@ def test_a_bad_frame_fails_alone_as_in_the_local_loop(small_shot, cluster, tmp_p
                 read_image(tmp_path / "dask" / f"{name}.{f}.exr").pixels,
                 read_image(tmp_path / "local" / f"{name}.{f}.exr").pixels,
             )
-    # on_error=stop: the propagation task on the cluster stops the run.
+    # on_error=stop: the propagation on the cluster's machine stops the run.
     config = _config(small_shot, tmp_path / "stop", executor="dask", on_error="stop")
     config.plate, config.engine.scheduler = plate, cluster.scheduler_address
     with pytest.raises(InputError, match=r"Frame 1003 .* NaN or infinite"):
         run_pipeline(config)
-    assert not list((tmp_path / "stop").glob("*.exr"))
+    _assert_stopped_before(1003, tmp_path / "stop", tmp_path / "local")
+
+
+def _assert_stopped_before(bad: int, out, local) -> None:
+    """What a stopped run leaves: frames before ``bad`` at most, as the local loop wrote
+    them, and nothing written after the run returned."""
+    written = sorted(p.name for p in out.glob("*.exr"))
+    assert all(int(name.split(".")[1]) < bad for name in written), written
+    for name in written:
+        np.testing.assert_array_equal(
+            read_image(out / name).pixels, read_image(local / name).pixels
+        )
+    time.sleep(1.5)  # a chunk left running on the cluster would write meanwhile
+    assert sorted(p.name for p in out.glob("*.exr")) == written
+
+
+def test_a_stopped_run_leaves_no_chunk_writing_on_the_cluster(
+    small_shot, cluster, tmp_path, monkeypatch
+) -> None:
+    """Chunks start as the guidance lands, so one may be matting when a later frame
+    stops the propagation; it must not go on writing after the run has stopped."""
+    from vfxmatte.engine import propagation
+
+    def slow(config, frames):
+        propagator = make(config, frames)
+        step = propagator.step
+
+        def slow_step(*args, **kwargs):
+            time.sleep(0.6)  # a slow propagation: the chunks of 1001 and 1002 start
+            return step(*args, **kwargs)
+
+        propagator.step = slow_step
+        return propagator
+
+    make = propagation.make_propagator
+    monkeypatch.setattr(propagation, "make_propagator", slow)
+    plate = _plate_with_nan(small_shot, tmp_path / "plate")
+    local = _config(small_shot, tmp_path / "local", on_error="skip")
+    local.plate = plate
+    local.propagate.backend = "snapcut"
+    assert list(run_pipeline(local).failed) == [1003]
+    config = _config(
+        small_shot, tmp_path / "stop", executor="dask", scheduler=cluster.scheduler_address
+    )
+    config.plate = plate
+    config.propagate.backend = "snapcut"
+    with pytest.raises(InputError, match=r"Frame 1003 .* NaN or infinite"):
+        run_pipeline(config)
+    _assert_stopped_before(1003, tmp_path / "stop", tmp_path / "local")
 
 
 class _FakeExecutor:

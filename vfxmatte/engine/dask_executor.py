@@ -76,6 +76,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "vfxmatte-stages"
+#: How long a stopped run waits for its running chunks to end their frame (beyond the
+#: connect timeout); a frame takes seconds, not minutes.
+_STOP_WAIT_S = 120.0
 _MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
@@ -112,8 +115,15 @@ class StagesPlugin(WorkerPlugin):
             self.cache.clear()
 
 
-def run_chunk_on_worker(task: ChunkTask) -> ChunkResult:
-    """The task function: this worker's cached stages, then :func:`run_chunk`."""
+def run_chunk_on_worker(task: ChunkTask, stop: str = "") -> ChunkResult:
+    """The task function: this worker's cached stages, then :func:`run_chunk`.
+
+    ``stop`` names the run's :class:`distributed.Event`; once it is set the chunk
+    ends before its next frame (a task that starts after it does nothing).
+    """
+    should_stop = _stop_event(stop).is_set if stop else None
+    if should_stop is not None and should_stop():
+        return ChunkResult(task.chunk, cancelled=True)
     worker = distributed.get_worker()
     plugin = worker.plugins.get(PLUGIN_NAME)
     cache = plugin.cache if isinstance(plugin, StagesPlugin) else None
@@ -122,7 +132,12 @@ def run_chunk_on_worker(task: ChunkTask) -> ChunkResult:
         plugin.setup(worker)
         worker.plugins[PLUGIN_NAME] = plugin
         cache = plugin.cache
-    return run_chunk(task, cache.get(task.config, task.colour))  # type: ignore[union-attr]
+    stages = cache.get(task.config, task.colour)  # type: ignore[union-attr]
+    return run_chunk(task, stages, should_stop=should_stop)
+
+
+def _stop_event(name: str, client: Any = None) -> Any:
+    return distributed.Event(name, client=client)
 
 
 @contextlib.contextmanager
@@ -252,6 +267,7 @@ class DaskExecutor:
         self._distributed_level = logging.NOTSET
         self._all_local = False
         self.run_id = uuid.uuid4().hex[:8]
+        self.stop_name = f"vfxmatte-stop-{self.run_id}"
         if engine.scheduler:
             self.client = self._connect(engine.scheduler, engine.connect_timeout)
             if engine.workers:
@@ -343,6 +359,7 @@ class DaskExecutor:
         return self.client.submit(
             run_chunk_on_worker,
             task,
+            self.stop_name,
             key=f"vfxmatte-chunk-{task.chunk.name}-{self.run_id}",
             pure=False,
             retries=self.engine.retries,
@@ -365,7 +382,22 @@ class DaskExecutor:
         return None
 
     def cancel(self, futures: Iterable[Any]) -> None:
-        self.client.cancel(list(futures))
+        """Stop the chunks, and wait for those running to end before the run returns.
+
+        Cancelling a future does not stop a task that has started: on a cluster
+        that outlives the run (``engine.scheduler``) it would go on writing frames
+        after the run stopped. The run's stop event ends every chunk before its
+        next frame; the frame being matted is finished and written, as the local
+        loop writes the frames before the one that stops it.
+        """
+        futures = list(futures)
+        stop = _stop_event(self.stop_name, self.client)
+        stop.set()
+        deadline = time.monotonic() + self.engine.connect_timeout + _STOP_WAIT_S
+        while not all(f.done() for f in futures) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.client.cancel(futures)
+        stop.clear()  # the scheduler forgets an event that is clear and awaited by none
 
     def close(self) -> None:
         self.client.close()
