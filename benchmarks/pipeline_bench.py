@@ -3,7 +3,7 @@
 For 1080p and 4K UHD it renders a short synthetic shot (scene-linear EXR half),
 measures in the same child process the EXR read+write time of those frames (the
 floor of the foundation benchmark), then runs ``vfxmatte matte`` on them with the
-defaults (flow -> classical -> multilevel, RGBA EXR out) twice per round, in turn:
+defaults (snapcut -> classical -> multilevel, RGBA EXR out) twice per round, in turn:
 with the read-ahead/write-behind threads (``engine.io_depth=1``, the default) and
 without them (``io_depth=0``: read, matte and write one after the other, the loop
 as it was before). It prints each stage's seconds per frame, the total, the ratio

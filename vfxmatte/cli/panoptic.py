@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         key_frame=args.key_frame,
         propagate=args.propagate,
         propagate_config=PropagateStageConfig(
-            backend=args.propagate or "flow",
+            backend=args.propagate or PropagateStageConfig().backend,
             flow=config_from_args(FlowPropagateConfig, args, "propagate.flow."),
             snapcut=config_from_args(SnapCutPropagateConfig, args, "propagate.snapcut."),
             sam2=config_from_args(Sam2PropagateConfig, args, "propagate.sam2."),
