@@ -20,9 +20,14 @@ Brush). Each new frame, at a working resolution (long side ``work_long_side``):
    near the boundary, the shape prior elsewhere (section 3.2, ``f_c`` and ``f_s``).
 4. Re-acquisition: the object's full extent ("amodal" mask, hidden parts
    included) moves with it; a part of it counts as hidden only where something
-   in front covers it (consistent flow that does not move with the object).
-   Where it is hidden, the global colour models learned on the keyframe (and
-   updated only from confident frames) bring it back as it comes out; for some
+   in front covers it (consistent flow that does not move with the object)
+   and only where something could hide it: what was hidden before, or the
+   object's pixels whose flow found no match (the strip an occluder swept over);
+   a rim of background the mask leaves is not kept as "hidden". Where it is
+   hidden, the pixels that come out (no match on the last frame, not of
+   background colour) are the object again on the frame they appear, and the
+   global colour models learned on the keyframe (and updated only from
+   confident frames) bring back the rest; for some
    frames after that (or while much of it is hidden) what moves closely with
    the object and is connected to it joins it (motion segmentation), so parts
    never seen before come back too.
