@@ -9,6 +9,7 @@ and turning 3 degrees per frame. Bounds leave room below what was measured
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from vfxmatte.propagate.flow import FlowPropagator
 from vfxmatte.propagate.motion import consistency, object_motion, warp_affine
 from vfxmatte.propagate.snapcut import SnapCutPropagateConfig, SnapCutPropagator
 
-from .test_flow import iou, make_shot
+from .test_flow import _noise, iou, make_shot
 
 
 def _run(prop, frames, key_mask):
@@ -39,6 +40,29 @@ def test_follows_the_sliding_object(shot):
     out = _run(SnapCutPropagator(), frames, masks[0])
     scores = [iou(m, t) for m, t in zip(out, masks, strict=True)]
     assert min(scores) >= 0.9, scores  # measured 0.95
+
+
+def test_small_plates_are_worked_on_enlarged():
+    """A 64x48 plate is worked on at 4x (windows, kernels and flow are sized for tens of
+    working pixels); a disc of radius 7 px is followed and the masks are the plate's size."""
+    rng = np.random.default_rng(4)
+    h, w = 48, 64
+    bg = (0.1 + 0.5 * _noise(rng, h, w, 1.0))[..., None] * np.float32([0.7, 0.85, 1.0])
+    tex = (0.45 + 0.5 * _noise(rng, h, w, 0.7))[..., None] * np.float32([1.0, 0.9, 0.7])
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames, masks = [], []
+    for t in range(10):
+        cx, cy = 16 + 2.0 * t, 20 + 0.5 * t
+        inside = (xs - cx) ** 2 + (ys - cy) ** 2 <= 7.0**2
+        obj = cv2.remap(tex, xs - cx + w / 2, ys - cy + h / 2, cv2.INTER_LINEAR)
+        frames.append(np.where(inside[..., None], obj, bg).astype(np.float32))
+        masks.append(inside.astype(np.float32))
+    prop = SnapCutPropagator()
+    out = _run(prop, frames, masks[0])
+    assert prop._work == (256, 192)
+    assert all(m.shape == (h, w) for m in out)
+    scores = [iou(m, t) for m, t in zip(out, masks, strict=True)]
+    assert min(scores) >= 0.9, scores  # measured 0.99
 
 
 def test_trailing_edge_leaves_the_mask(shot):

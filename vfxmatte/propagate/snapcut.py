@@ -63,7 +63,7 @@ from vfxmatte.errors import InputError
 from vfxmatte.propagate.checks import check_image, check_mask
 from vfxmatte.propagate.cleanup import clean_mask
 from vfxmatte.propagate.drift import DriftSample
-from vfxmatte.propagate.snapcut_object import ObjectTracker, make_frame, support
+from vfxmatte.propagate.snapcut_object import ObjectTracker, make_frame, resize_to, support
 
 __all__ = ["SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
 
@@ -71,6 +71,7 @@ __all__ = ["SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
 # largest part and this many working pixels; smaller parts go with the nearest object.
 _OBJECT_SHARE = 0.1
 _OBJECT_PIXELS = 64
+_MAX_ENLARGE = 4.0
 
 
 @dataclass
@@ -188,12 +189,14 @@ class SnapCutPropagator:
             )
         h, w = image.shape[:2]
         if self._shape != (h, w):
-            scale = min(1.0, cfg.work_long_side / max(h, w))
+            # Small plates are worked on enlarged (up to _MAX_ENLARGE): the windows, kernels
+            # and flow are sized for objects of tens of working pixels.
+            scale = min(_MAX_ENLARGE, cfg.work_long_side / max(h, w))
             self._work = (max(16, round(w * scale)), max(16, round(h * scale)))
             self._shape = (h, w)
             self._objects = []
         frame = make_frame(image, self._work, cfg.colour_bins, f"keyframe image{where}")
-        small = cv2.resize(mask, self._work, interpolation=cv2.INTER_AREA)
+        small = resize_to(mask, self._work)
         parts = split_objects(small, cfg.threshold)
         if len(parts) != len(self._objects):
             self._objects = [ObjectTracker(cfg) for _ in parts]
@@ -238,7 +241,7 @@ class SnapCutPropagator:
         if self.config.feed != "matte" or not self._objects or self._shape is None:
             return
         alpha = check_mask(matte, self._shape, "matte")
-        small = cv2.resize(alpha, self._work, interpolation=cv2.INTER_AREA)
+        small = resize_to(alpha, self._work)
         if len(self._objects) == 1:
             self._objects[0].correct(small)
             return

@@ -37,7 +37,7 @@ from vfxmatte.propagate.motion import (
 if TYPE_CHECKING:
     from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
 
-__all__ = ["Frame", "ObjectTracker", "make_frame", "sharpen", "support"]
+__all__ = ["Frame", "ObjectTracker", "make_frame", "resize_to", "sharpen", "support"]
 
 _STATE_SHARPEN = 2.0  # contrast stretch of the carried soft state (see flow._sharpen)
 _SIGMA_MIN = 1.0  # shape-confidence width where colour cannot be trusted (work px)
@@ -71,7 +71,7 @@ def make_frame(image: np.ndarray, work: tuple[int, int], bins: int, what: str) -
     """``image`` (``H x W`` or ``H x W x C`` float32) at the working size ``work`` (w, h)."""
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
-    small = cv2.resize(image[..., :3], work, interpolation=cv2.INTER_AREA)
+    small = resize_to(image[..., :3], work)
     if not np.isfinite(small).all():
         raise InputError(
             f"The {what} contains NaN or infinite values; fix or clamp the plate first."
@@ -80,6 +80,13 @@ def make_frame(image: np.ndarray, work: tuple[int, int], bins: int, what: str) -
     guide = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     grey = (guide * 255.0 + 0.5).astype(np.uint8)
     return Frame(grey, guide, quantise(small, bins))
+
+
+def resize_to(values: np.ndarray, work: tuple[int, int]) -> np.ndarray:
+    """``values`` at the size ``work`` (w, h): area averaging down, bilinear up."""
+    h, w = values.shape[:2]
+    up = work[0] > w or work[1] > h
+    return cv2.resize(values, work, interpolation=cv2.INTER_LINEAR if up else cv2.INTER_AREA)
 
 
 class ObjectTracker:
