@@ -79,7 +79,11 @@ class SnapCutPropagateConfig:
     """Options of the ``snapcut`` propagation backend."""
 
     work_long_side: int = param(
-        640, "Long side in pixels of the working resolution.", min=64, max=8192
+        640,
+        "Long side in pixels of the working resolution (a smaller plate is enlarged to it, "
+        "at most 4x).",
+        min=64,
+        max=8192,
     )
     dis_preset: str = param(
         "medium", "Speed/quality preset of DIS flow.", choices=("ultrafast", "fast", "medium")
