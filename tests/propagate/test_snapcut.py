@@ -96,6 +96,29 @@ def test_holds_on_a_turning_object_over_a_photograph_better_than_flow(photo_shot
     assert snap_iou[-1] > flow_iou[-1] + 0.05, (snap_iou, flow_iou)
 
 
+def test_colour_drop_tells_a_changed_background_from_a_mask_gone_wrong():
+    """The colour sign of the drift report, on posteriors made by hand: a background
+    that looks more like the object (both rings alike) is not a sign; a mask slid onto
+    background, or an object leaking out of its mask, is."""
+    from vfxmatte.propagate.snapcut_object import ObjectTracker
+
+    mask = np.zeros((100, 100), np.float32)
+    mask[30:70, 30:70] = 1.0
+    key = np.where(mask > 0, 0.9, 0.1).astype(np.float32)
+    tracker = ObjectTracker(SnapCutPropagateConfig())
+    tracker._key_rings = tracker._separation(key, mask)
+    binary = mask > 0
+    assert tracker._colour_drop(key, binary) == 0.0
+    alike = np.where(mask > 0, 0.9, 0.6).astype(np.float32)  # background turned object-like
+    assert tracker._colour_drop(alike, binary) < 0.05
+    slid = key.copy()
+    slid[30:70, 30:50] = 0.1  # half the mask on background
+    assert tracker._colour_drop(slid, binary) > 0.4
+    leak = key.copy()
+    leak[25:75, 25:75] = np.maximum(leak[25:75, 25:75], 0.9)  # the object is larger
+    assert tracker._colour_drop(leak, binary) > 0.4
+
+
 def test_drift_sample_after_each_frame(shot):
     frames, masks = shot
     prop = SnapCutPropagator()

@@ -111,7 +111,7 @@ class ObjectTracker:
         self._covered: np.ndarray | None = None  # [h, w] bool, set by _probability
         self._recovering = 0  # frames left that may grow by motion (see _grow)
         self._grow_colour = _GROW_COLOUR  # the colour bar of that growth
-        self._key_separation = 0.0
+        self._key_rings = (0.0, 0.0, 0.0)
         self._colours = GlobalColourModel(config.colour_bins)
         self.drift: DriftSample | None = None
 
@@ -137,7 +137,7 @@ class ObjectTracker:
         self._area = float((mask >= self.config.threshold).sum())
         if self._area > 0:
             self._colours.learn(frame.cells, mask, keyframe=True, rate=1.0)
-            self._key_separation = self._separation(self._colours.posterior(frame.cells), mask)
+            self._key_rings = self._separation(self._colours.posterior(frame.cells), mask)
         self.drift = DriftSample(confidence=1.0, keyframe=True)
 
     def advance(self, frame: Frame) -> np.ndarray:
@@ -348,15 +348,35 @@ class ObjectTracker:
         return int(np.clip(size / 4, 16, 64)) // 2 * 2
 
     @staticmethod
-    def _separation(posterior: np.ndarray, mask: np.ndarray) -> float:
-        """Mean object posterior on the object minus that on the band around it."""
+    def _separation(posterior: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+        """Mean object posterior on the object, on the ring just outside it (8 px) and on
+        the ring beyond that (8-24 px)."""
         obj = mask >= 0.5
         if not obj.any():
-            return 0.0
-        ring = _band(obj, 8) & ~obj
-        inner = float(posterior[obj].mean())
-        outer = float(posterior[ring].mean()) if ring.any() else 0.0
-        return inner - outer
+            return 0.0, 0.0, 0.0
+        near = _band(obj, 8) & ~obj
+        far = _band(obj, 24) & ~obj & ~near
+
+        def mean(where: np.ndarray) -> float:
+            return float(posterior[where].mean()) if where.any() else 0.0
+
+        return mean(obj), mean(near), mean(far)
+
+    def _colour_drop(self, posterior: np.ndarray, binary: np.ndarray) -> float:
+        """How much worse the mask fits the object by colour than on the keyframe, in [0, 1].
+
+        Two signs, against the keyframe's own values: the object's pixels are less
+        object-like (the mask slid onto background), and the ring just outside is
+        more object-like than the background beyond it (the object leaks out of the
+        mask). The ring alone is not a sign: a background that looks like the object
+        raises both rings alike.
+        """
+        inner, near, far = self._separation(posterior, binary.astype(np.float32))
+        k_inner, k_near, k_far = self._key_rings
+        scale = max(k_inner - k_near, 1e-3)
+        slid = max(0.0, k_inner - inner)
+        leak = max(0.0, (near - far) - (k_near - k_far))
+        return min(1.0, (slid + leak) / scale)
 
     def _measure(
         self, frame: Frame, binary: np.ndarray, fb_ok: np.ndarray, area: float
@@ -367,8 +387,7 @@ class ObjectTracker:
                 return DriftSample(confidence=_HIDDEN_CONFIDENCE, area_change=float(lost))
             return DriftSample(confidence=0.0 if lost else 1.0, area_change=float(lost))
         fb = 1.0 - float(fb_ok[binary].mean())
-        sep = self._separation(self._colours.posterior(frame.cells), binary.astype(np.float32))
-        drop = (self._key_separation - sep) / max(self._key_separation, 1e-3)
+        drop = self._colour_drop(self._colours.posterior(frame.cells), binary)
         jump = abs(math.log(area / self._area))
         return DriftSample(
             confidence=frame_confidence(fb, drop, jump),
