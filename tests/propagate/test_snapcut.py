@@ -119,6 +119,41 @@ def test_colour_drop_tells_a_changed_background_from_a_mask_gone_wrong():
     assert tracker._colour_drop(leak, binary) > 0.4
 
 
+def _two_keys(shot, blend: bool):
+    """The sliding shot with a second keyframe at the end that is 5 px larger all round."""
+    from vfxmatte.propagate.snapcut import propagate_sequence
+
+    frames, masks = shot
+    last = len(frames) - 1
+    larger = cv2.dilate(masks[last], np.ones((11, 11), np.uint8))
+    keys = {0: masks[0], last: larger}
+    config = SnapCutPropagateConfig(blend_keys=blend)
+    out = dict(propagate_sequence(lambda i: frames[i], list(range(len(frames))), keys, config))
+    return [out[i] for i in range(len(frames))], masks, larger
+
+
+def test_two_keyframes_are_cross_faded_not_switched(shot):
+    """Between two keyframes the propagation from the first is blended with one run back
+    from the second: the frames grow towards the larger second keyframe step by step
+    (without blending they keep the first's size until the switch)."""
+    switched, masks, larger = _two_keys(shot, blend=False)
+    blended, _, _ = _two_keys(shot, blend=True)
+    last = len(masks) - 1
+    assert (blended[last] == switched[last]).all()  # the keyframe itself
+    excess = [
+        float((b >= 0.5).sum() - (t >= 0.5).sum()) for b, t in zip(blended, masks, strict=True)
+    ]
+    plain = [
+        float((b >= 0.5).sum() - (t >= 0.5).sum()) for b, t in zip(switched, masks, strict=True)
+    ]
+    target = float(larger.sum() - masks[last].sum())
+    assert excess[last - 1] > 0.6 * target, excess  # next to the second keyframe: like it
+    assert abs(plain[last - 1]) < 0.2 * target, plain  # without blending: like the first
+    middle = excess[1 : last - 1]
+    assert all(b >= a - 0.05 * target for a, b in zip(middle[:-1], middle[1:], strict=True))
+    assert iou(blended[1], masks[1]) >= 0.9  # next to the first keyframe: like it
+
+
 def test_drift_sample_after_each_frame(shot):
     frames, masks = shot
     prop = SnapCutPropagator()
