@@ -295,7 +295,8 @@ def main() -> int:
                       f"{_f(k['worst_from_10'])}, >= 0.9 from {k['steady_from']}")  # fmt: skip
         for label, r in res.get("two_keys", {}).items():
             print(f"            snapcut, keyframes first+last, {label:<8}: IoU mean "
-                  f"{r['mean']:.3f} worst {r['worst']:.3f}   {r['s_per_frame']:.3f} s/frame")  # fmt: skip
+                  f"{r['mean']:.3f} worst {r['worst']:.3f}   "
+                  f"{r['s_per_frame']:.3f} s/frame")  # fmt: skip
         low = [i for i, c in enumerate(res["snapcut"]["confidence"]) if c < 0.5]
         print(f"            snapcut frames with confidence < 0.5: {low}")
     if args.sad_frames:
