@@ -21,8 +21,11 @@ same run:
 A strip of the last frames of each shot (plate with the snapcut mask tinted
 magenta, the true outline green) is written to ``--previews``.
 
+With ``--two-keys`` snapcut also runs with a second keyframe on the last frame,
+its two directions blended (``blend_keys``, the default) and switched (before).
+
 Usage: python benchmarks/propagate_quality.py [--frames 24] [--sad-frames 12]
-       [--shots turn11,turn12,slow,cross,occluder] [--speed] [--json out.json]
+       [--shots turn11,turn12,slow,cross,occluder] [--speed] [--two-keys] [--json out.json]
        [--previews folder]
 """
 
@@ -81,8 +84,14 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(pred, truth).sum() / union)
 
 
-def propagate_shot(spec, backends, preview: Path | None, name: str) -> dict[str, dict]:
-    """IoU per frame of each backend from keyframe 0; frames rendered once for all."""
+def propagate_shot(
+    spec, backends, preview: Path | None, name: str, two_keys: bool = False
+) -> dict[str, dict]:
+    """IoU per frame of each backend from keyframe 0; frames rendered once for all.
+
+    With ``two_keys`` also snapcut with a second keyframe on the last frame, its two
+    directions blended and (the old behaviour) switched at the keyframe.
+    """
     from vfxmatte.synth import render_frame
 
     props = {b: make_propagator(b) for b in backends}
@@ -92,9 +101,12 @@ def propagate_shot(spec, backends, preview: Path | None, name: str) -> dict[str,
     tiles = []
     hidden: list[int] = []  # frames where the object is out of view
     last = set(range(max(1, spec.frames - 8), spec.frames))
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
     for i in range(spec.frames):
         frame = render_frame(spec, i)
         image, truth = _display(frame), frame.alpha > 0.5
+        if two_keys:
+            kept.append((image, truth))
         if not truth.any():
             hidden.append(i)
         for b, prop in props.items():
@@ -121,6 +133,28 @@ def propagate_shot(spec, backends, preview: Path | None, name: str) -> dict[str,
         if hidden:
             out[b]["back"] = _reacquisition(v, hidden)
     out["snapcut"]["confidence"] = confidence
+    if two_keys:
+        out["two_keys"] = _two_keys(kept)
+    return out
+
+
+def _two_keys(kept: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
+    """snapcut with keyframes on the first and last frames, blended and switched."""
+    from vfxmatte.propagate.snapcut import SnapCutPropagateConfig, propagate_sequence
+
+    n = len(kept)
+    keys = {0: kept[0][1].astype(np.float32), n - 1: kept[-1][1].astype(np.float32)}
+    out = {}
+    for label, blend in (("switched", False), ("blended", True)):
+        config = SnapCutPropagateConfig(blend_keys=blend)
+        start = time.perf_counter()
+        masks = dict(propagate_sequence(lambda i: kept[i][0], list(range(n)), keys, config))
+        seconds = time.perf_counter() - start
+        v = [iou(masks[i] >= 0.5, kept[i][1]) for i in range(n)]
+        out[label] = {
+            "iou": v, "mean": float(np.mean(v[1:-1])), "worst": float(np.min(v)),
+            "s_per_frame": seconds / n,
+        }  # fmt: skip
     return out
 
 
@@ -231,6 +265,10 @@ def main() -> int:
     parser.add_argument("--sad-shots", default="turn11,turn12")
     parser.add_argument("--shots", default="turn11,turn12,slow,cross,occluder")
     parser.add_argument("--speed", action="store_true", help="also s/frame at 1920x1080")
+    parser.add_argument(
+        "--two-keys", action="store_true",
+        help="also snapcut with a second keyframe on the last frame, blended and switched",
+    )  # fmt: skip
     parser.add_argument("--previews", default="", help="folder for PNG strips")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
@@ -243,7 +281,7 @@ def main() -> int:
           f"{os.cpu_count()} cores, OMP_NUM_THREADS={threads}")  # fmt: skip
     results: dict[str, object] = {}
     for name in args.shots.split(","):
-        res = propagate_shot(specs[name], BACKENDS, preview, name)
+        res = propagate_shot(specs[name], BACKENDS, preview, name, args.two_keys)
         results[name] = res
         for b in BACKENDS:
             r = res[b]
@@ -255,6 +293,10 @@ def main() -> int:
                 print(f"            hidden frames {k['hidden'][0]}-{k['hidden'][1]}: IoU 5 frames "
                       f"after {_f(k['iou_5'])}, 10 after {_f(k['iou_10'])}, worst from 10 on "
                       f"{_f(k['worst_from_10'])}, >= 0.9 from {k['steady_from']}")  # fmt: skip
+        for label, r in res.get("two_keys", {}).items():
+            print(f"            snapcut, keyframes first+last, {label:<8}: IoU mean "
+                  f"{r['mean']:.3f} worst {r['worst']:.3f}   "
+                  f"{r['s_per_frame']:.3f} s/frame")  # fmt: skip
         low = [i for i, c in enumerate(res["snapcut"]["confidence"]) if c < 0.5]
         print(f"            snapcut frames with confidence < 0.5: {low}")
     if args.sad_frames:

@@ -115,8 +115,9 @@ def warm_up(announce: Callable[[str], None] | None = None) -> float:
 def needs_pymatting(config: object) -> bool:
     """Whether a :class:`~vfxmatte.engine.config.PipelineConfig` run imports pymatting.
 
-    The multilevel decontamination (no longer the default: ``fusion`` is) and the classical matte's ``ichol``
-    preconditioner do; the network backends and ``jacobi`` do not.
+    The multilevel decontamination (no longer the default: ``fusion`` is) and the
+    classical matte's ``ichol`` preconditioner do; the network backends and ``jacobi``
+    do not.
     """
     decontaminate = getattr(getattr(config, "decontaminate", None), "backend", "")
     matte = getattr(config, "matte", None)

@@ -9,6 +9,7 @@ and turning 3 degrees per frame. Bounds leave room below what was measured
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from vfxmatte.propagate.flow import FlowPropagator
 from vfxmatte.propagate.motion import consistency, object_motion, warp_affine
 from vfxmatte.propagate.snapcut import SnapCutPropagateConfig, SnapCutPropagator
 
-from .test_flow import iou, make_shot
+from .test_flow import _noise, iou, make_shot
 
 
 def _run(prop, frames, key_mask):
@@ -39,6 +40,29 @@ def test_follows_the_sliding_object(shot):
     out = _run(SnapCutPropagator(), frames, masks[0])
     scores = [iou(m, t) for m, t in zip(out, masks, strict=True)]
     assert min(scores) >= 0.9, scores  # measured 0.95
+
+
+def test_small_plates_are_worked_on_enlarged():
+    """A 64x48 plate is worked on at 4x (windows, kernels and flow are sized for tens of
+    working pixels); a disc of radius 7 px is followed and the masks are the plate's size."""
+    rng = np.random.default_rng(4)
+    h, w = 48, 64
+    bg = (0.1 + 0.5 * _noise(rng, h, w, 1.0))[..., None] * np.float32([0.7, 0.85, 1.0])
+    tex = (0.45 + 0.5 * _noise(rng, h, w, 0.7))[..., None] * np.float32([1.0, 0.9, 0.7])
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames, masks = [], []
+    for t in range(10):
+        cx, cy = 16 + 2.0 * t, 20 + 0.5 * t
+        inside = (xs - cx) ** 2 + (ys - cy) ** 2 <= 7.0**2
+        obj = cv2.remap(tex, xs - cx + w / 2, ys - cy + h / 2, cv2.INTER_LINEAR)
+        frames.append(np.where(inside[..., None], obj, bg).astype(np.float32))
+        masks.append(inside.astype(np.float32))
+    prop = SnapCutPropagator()
+    out = _run(prop, frames, masks[0])
+    assert prop._work == (256, 192)
+    assert all(m.shape == (h, w) for m in out)
+    scores = [iou(m, t) for m, t in zip(out, masks, strict=True)]
+    assert min(scores) >= 0.9, scores  # measured 0.99
 
 
 def test_trailing_edge_leaves_the_mask(shot):
@@ -70,6 +94,64 @@ def test_holds_on_a_turning_object_over_a_photograph_better_than_flow(photo_shot
     flow_iou = [iou(m, t) for m, t in zip(flow, masks, strict=True)]
     assert min(snap_iou) >= 0.8, snap_iou
     assert snap_iou[-1] > flow_iou[-1] + 0.05, (snap_iou, flow_iou)
+
+
+def test_colour_drop_tells_a_changed_background_from_a_mask_gone_wrong():
+    """The colour sign of the drift report, on posteriors made by hand: a background
+    that looks more like the object (both rings alike) is not a sign; a mask slid onto
+    background, or an object leaking out of its mask, is."""
+    from vfxmatte.propagate.snapcut_object import ObjectTracker
+
+    mask = np.zeros((100, 100), np.float32)
+    mask[30:70, 30:70] = 1.0
+    key = np.where(mask > 0, 0.9, 0.1).astype(np.float32)
+    tracker = ObjectTracker(SnapCutPropagateConfig())
+    tracker._key_rings = tracker._separation(key, mask)
+    binary = mask > 0
+    assert tracker._colour_drop(key, binary) == 0.0
+    alike = np.where(mask > 0, 0.9, 0.6).astype(np.float32)  # background turned object-like
+    assert tracker._colour_drop(alike, binary) < 0.05
+    slid = key.copy()
+    slid[30:70, 30:50] = 0.1  # half the mask on background
+    assert tracker._colour_drop(slid, binary) > 0.4
+    leak = key.copy()
+    leak[25:75, 25:75] = np.maximum(leak[25:75, 25:75], 0.9)  # the object is larger
+    assert tracker._colour_drop(leak, binary) > 0.4
+
+
+def _two_keys(shot, blend: bool):
+    """The sliding shot with a second keyframe at the end that is 5 px larger all round."""
+    from vfxmatte.propagate.snapcut import propagate_sequence
+
+    frames, masks = shot
+    last = len(frames) - 1
+    larger = cv2.dilate(masks[last], np.ones((11, 11), np.uint8))
+    keys = {0: masks[0], last: larger}
+    config = SnapCutPropagateConfig(blend_keys=blend)
+    out = dict(propagate_sequence(lambda i: frames[i], list(range(len(frames))), keys, config))
+    return [out[i] for i in range(len(frames))], masks, larger
+
+
+def test_two_keyframes_are_cross_faded_not_switched(shot):
+    """Between two keyframes the propagation from the first is blended with one run back
+    from the second: the frames grow towards the larger second keyframe step by step
+    (without blending they keep the first's size until the switch)."""
+    switched, masks, larger = _two_keys(shot, blend=False)
+    blended, _, _ = _two_keys(shot, blend=True)
+    last = len(masks) - 1
+    assert (blended[last] == switched[last]).all()  # the keyframe itself
+    excess = [
+        float((b >= 0.5).sum() - (t >= 0.5).sum()) for b, t in zip(blended, masks, strict=True)
+    ]
+    plain = [
+        float((b >= 0.5).sum() - (t >= 0.5).sum()) for b, t in zip(switched, masks, strict=True)
+    ]
+    target = float(larger.sum() - masks[last].sum())
+    assert excess[last - 1] > 0.6 * target, excess  # next to the second keyframe: like it
+    assert abs(plain[last - 1]) < 0.2 * target, plain  # without blending: like the first
+    middle = excess[1 : last - 1]
+    assert all(b >= a - 0.05 * target for a, b in zip(middle[:-1], middle[1:], strict=True))
+    assert iou(blended[1], masks[1]) >= 0.9  # next to the first keyframe: like it
 
 
 def test_drift_sample_after_each_frame(shot):

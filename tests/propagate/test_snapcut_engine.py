@@ -70,3 +70,38 @@ def test_propagate_cli_with_snapcut_writes_one_layer_per_object(shot, tmp_path, 
     g = read_image(tmp_path / "g.1005.exr").pixels
     assert g[..., 0].max() == 1.0
     assert (g[..., 0] == g[..., 1]).all()
+
+
+def test_a_later_keyframe_is_blended_the_same_in_the_loop_and_the_phase(shot, tmp_path):
+    """With a second keyframe (here 4 px larger than the first, at frame 1005) the frames
+    between take some of it (they are unchanged with ``blend_keys`` off), and the local
+    loop and a propagation phase give the same guidance."""
+    import cv2
+    import numpy as np
+
+    from vfxmatte.io.image import write_image
+
+    key = read_image(shot.mask).pixels[..., 0]
+    larger = cv2.dilate((key > 0.5).astype(np.uint8), np.ones((9, 9), np.uint8))
+    write_image(tmp_path / "key1005.exr", larger.astype(np.float32)[..., None], ["A"])
+    guides = {}
+    for name, blend, phase in (
+        ("off", False, "all"),
+        ("loop", True, "all"),
+        ("phase", True, "propagate"),
+    ):
+        out = tmp_path / name
+        config = _config(
+            shot, out, keyframes=f"1005={tmp_path / 'key1005.exr'}",
+            guidance_output=str(out / "g.####.exr"),
+        )  # fmt: skip
+        config.propagate.snapcut.blend_keys = blend
+        config.engine.phase = phase
+        assert run_pipeline(config).ok
+        guides[name] = [read_image(out / f"g.{n}.exr").pixels[..., 0] for n in range(1001, 1006)]
+    for a, b in zip(guides["loop"], guides["phase"], strict=True):
+        assert (a == b).all()
+    grown = [float(b.sum() - a.sum()) for a, b in zip(guides["off"], guides["loop"], strict=True)]
+    assert grown[0] == 0 and grown[3] > 0, (
+        grown
+    )  # the first keyframe, and the frame before the second

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from vfxmatte.propagate.flow import FlowPropagator
-from vfxmatte.propagate.snapcut import SnapCutPropagator, split_objects
-from vfxmatte.propagate.snapcut_object import _grow
+from vfxmatte.propagate.snapcut import SnapCutPropagateConfig, SnapCutPropagator, split_objects
+from vfxmatte.propagate.snapcut_object import ObjectTracker, _grow, _uncovered
 
 from .test_flow import _noise, iou
 from .test_snapcut import display_frames
@@ -94,6 +94,74 @@ def test_grow_keeps_the_candidates_connected_to_the_seed():
     cand[25:35, 45:55] = True  # elsewhere
     grown = _grow(seed, cand)
     assert grown[15, 33] and not grown[30, 50]
+
+
+def test_uncovered_hidden_pixels_come_back_only_where_new_and_object_coloured():
+    amodal = np.zeros((40, 60), np.float32)
+    amodal[5:35, 5:55] = 1.0
+    shape = np.zeros_like(amodal)
+    shape[5:35, 5:20] = 1.0  # in view; the rest of the extent is hidden
+    ok = np.ones_like(amodal)  # consistent flow: was visible on the last frame
+    ok[5:35, 20:30] = 0.0  # no match on the last frame: came out from behind something
+    ok[10, 40] = 0.0  # a speck of unreliable flow
+    colour = np.full_like(amodal, 0.8)
+    colour[20:35, 20:30] = 0.1  # background colours
+    back = _uncovered(amodal, shape, ok, colour, 0.5)
+    assert back[8:18, 21:29].all()  # new, object-coloured, in the hidden extent
+    assert not back[22:33, 21:29].any()  # new but of background colour
+    assert not back[:, 31:].any() and not back[10, 40]  # consistent, or a speck
+    assert not back[:, :20].any()  # already in view
+
+
+def test_only_what_was_covered_stays_hidden():
+    tracker = ObjectTracker(SnapCutPropagateConfig())
+    soft = np.zeros((40, 60), np.float32)
+    soft[10:30, 10:40] = 1.0  # the object on the last frame
+    amodal = soft.copy()
+    amodal[10:30, 40:50] = 1.0  # and a part of its extent hidden then
+    soft[30:36, 10:40] = 1.0  # a rim of background in the mask (matched on this frame)
+    amodal[30:36, 10:40] = 1.0
+    tracker._soft, tracker._amodal = soft, amodal
+    tracker._motion = np.float64([[1, 0, 2], [0, 1, 0]])  # 2 px to the right
+    ok_prev = np.ones_like(soft)
+    ok_prev[10:30, 34:40] = 0.0  # the strip of the object an occluder swept over
+    covered = tracker._covered_now(ok_prev)
+    assert covered[12:28, 43:51].all()  # hidden before, moved along
+    assert covered[12:28, 37:41].all()  # just swept over
+    assert not covered[12:36, 14:32].any()  # in view and matched, the rim too
+
+
+def _crossing(n: int = 16, h: int = 120, w: int = 220, seed: int = 2):
+    """Two textured discs crossing (+-8 px/frame): the first passes behind the second."""
+    rng = np.random.default_rng(seed)
+    bg = (0.1 + 0.5 * _noise(rng, h, w, 2.0))[..., None] * np.float32([0.7, 0.85, 1.0])
+    tex = [
+        (0.45 + 0.5 * _noise(rng, h, w, 1.5))[..., None] * np.float32(c)
+        for c in ([1.0, 0.8, 0.5], [0.6, 1.0, 0.6])
+    ]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames, masks = [], []
+    for t in range(n):
+        image, mask = bg.copy(), np.zeros((h, w), np.float32)
+        for (cx, cy), vx, tx in zip(((40, 55), (180, 65)), (8, -8), tex, strict=True):
+            x = cx + vx * t
+            inside = (xs - x) ** 2 + (ys - cy) ** 2 <= 22.0**2
+            obj = cv2.remap(tx, xs - x + w / 2, ys - cy + h / 2, cv2.INTER_LINEAR)
+            image = np.where(inside[..., None], obj, image)
+            mask[inside] = 1.0
+        frames.append(image.astype(np.float32))
+        masks.append(mask)
+    return frames, masks
+
+
+def test_an_object_coming_out_from_behind_another_is_claimed_as_it_comes():
+    frames, masks = _crossing()
+    out = _run(SnapCutPropagator(), frames, masks[0])
+    scores = [iou(m, t) for m, t in zip(out, masks, strict=True)]
+    # The back disc's side that comes out is claimed on the frame it comes out (measured
+    # worst 0.86, frames 9-12 mean 0.93; before the rule 0.81 and 0.89).
+    assert min(scores) >= 0.84, scores
+    assert np.mean(scores[9:13]) >= 0.91, scores
 
 
 @pytest.fixture(scope="module")

@@ -140,9 +140,7 @@ def output_patterns(pattern: str, kinds: str) -> dict[str, FramePattern]:
     if not pattern:
         raise ConfigError("No output path given; pass -o out/shot.####.exr.")
     if FramePattern.parse(pattern).is_single:
-        raise ConfigError(
-            f"The output '{pattern}' has no frame token; use e.g. out/shot.####.exr."
-        )
+        raise ConfigError(f"The output '{pattern}' has no frame token; use e.g. out/shot.####.exr.")
     names = parse_kinds(kinds)
     return {kind: FramePattern.parse(kind_pattern(pattern, kind, names[0])) for kind in names}
 

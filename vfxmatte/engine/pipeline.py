@@ -58,6 +58,7 @@ class _Run:
         self.config = config
         self.plate: Plate = open_shot_plate(config)
         self.frames = list(self.plate.frames)
+        self._ahead_plate: Plate | None = None  # see _read_ahead
         self.guidance_out = (
             FramePattern.parse(config.guidance_output) if config.guidance_output else None
         )
@@ -135,7 +136,7 @@ class _Run:
         :mod:`vfxmatte.engine.prefetch`); statuses are reported in frame order, once
         a frame's files are written.
         """
-        propagator = make_propagator(self.config, self.frames)
+        propagator = make_propagator(self.config, self.frames, self.key_masks, self._read_ahead)
         feed_matte = getattr(getattr(propagator, "config", None), "feed", "mask") == "matte"
         self.stages.reset_sequence()  # a pass runs away from its keyframe: not after the last
         anchor = numbers[:1] if anchor_only_first else []
@@ -196,6 +197,13 @@ class _Run:
             self._failed(number, error, bar)
         else:
             raise error
+
+    def _read_ahead(self, number: int) -> np.ndarray:
+        """Display-referred frame ``number`` for a propagator that runs back from the next
+        keyframe: its own plate reader, as the reader thread uses ``self.plate``."""
+        if self._ahead_plate is None:
+            self._ahead_plate = open_shot_plate(self.config)
+        return self.colour.display(self._ahead_plate.read(number).pixels[..., :3])
 
     def _read(self, number: int) -> tuple[Frame, np.ndarray]:
         """Plate frame ``number`` and its display-referred copy (on the reader thread)."""

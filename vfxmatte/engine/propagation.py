@@ -290,8 +290,12 @@ def write_pass_guidance(
     identity = run_identity(config, frames, colour.plate)
     header = guidance_header(identity) if identity is not None else {}
     result = PropagationResult(pattern)
+
+    def read_display(number: int) -> np.ndarray:
+        return colour.display(plate.read(number).pixels[..., :3])
+
     for i, numbers in enumerate(plan_passes(frames, next(iter(keys)))):
-        propagator = make_propagator(config, frames)
+        propagator = make_propagator(config, frames, keys, read_display)
         for j, number in enumerate(numbers):
             try:
                 display = colour.display(plate.read(number).pixels[..., :3])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,10 +232,25 @@ class Stages:
             self._matte.reset()
 
 
-def make_propagator(config: PipelineConfig, frames: list[int]) -> Any:
-    """A fresh propagator of the configured backend (one per pass)."""
+def make_propagator(
+    config: PipelineConfig,
+    frames: list[int],
+    keys: Mapping[int, np.ndarray] | None = None,
+    read: Callable[[int], np.ndarray] | None = None,
+) -> Any:
+    """A fresh propagator of the configured backend (one per pass).
+
+    ``keys`` (frame number -> keyframe mask) and ``read`` (frame number ->
+    display-referred frame) let ``snapcut`` run back from the next keyframe and
+    blend (``propagate.snapcut.blend_keys``); ``read`` must be safe to call
+    while the driver's own reader runs.
+    """
     backend = config.propagate.backend
     cls = PROPAGATE_BACKENDS.load(backend)
+    if backend == "snapcut" and keys is not None and read is not None:
+        from vfxmatte.propagate.snapcut import KeyLookAhead
+
+        return cls(config.propagate.snapcut, KeyLookAhead(frames, keys, read))
     if backend in ("flow", "snapcut"):
         return cls(getattr(config.propagate, backend))
     if backend == "given":

@@ -5,9 +5,11 @@ A propagator that can measure itself (``snapcut``) gives every frame a
 
 * forward-backward disagreement: the share of the object whose flow does not
   come back to where it started (motion the flow does not follow);
-* colour: how much worse the object and its surroundings are told apart by the
-  keyframe colour models than on the keyframe (the mask has slid onto background,
-  or lost part of the object);
+* colour: against the keyframe, with the keyframe colour models: the object's
+  pixels are less object-like (the mask has slid onto background), or the ring
+  just outside the mask is more object-like than the background beyond it (the
+  mask has lost part of the object). A background that merely looks more like
+  the object raises both rings alike and is not counted;
 * area jump: the change of the object's area from the frame before.
 
 Each gives a factor in (0, 1]; the frame's confidence is their product. Runs of

@@ -20,9 +20,14 @@ Brush). Each new frame, at a working resolution (long side ``work_long_side``):
    near the boundary, the shape prior elsewhere (section 3.2, ``f_c`` and ``f_s``).
 4. Re-acquisition: the object's full extent ("amodal" mask, hidden parts
    included) moves with it; a part of it counts as hidden only where something
-   in front covers it (consistent flow that does not move with the object).
-   Where it is hidden, the global colour models learned on the keyframe (and
-   updated only from confident frames) bring it back as it comes out; for some
+   in front covers it (consistent flow that does not move with the object)
+   and only where something could hide it: what was hidden before, or the
+   object's pixels whose flow found no match (the strip an occluder swept over);
+   a rim of background the mask leaves is not kept as "hidden". Where it is
+   hidden, the pixels that come out (no match on the last frame, not of
+   background colour) are the object again on the frame they appear, and the
+   global colour models learned on the keyframe (and updated only from
+   confident frames) bring back the rest; for some
    frames after that (or while much of it is hidden) what moves closely with
    the object and is connected to it joins it (motion segmentation), so parts
    never seen before come back too.
@@ -47,6 +52,7 @@ Frames are display-referred RGB ``H x W x 3`` float32 in [0, 1]; masks are
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,14 +64,15 @@ from vfxmatte.errors import InputError
 from vfxmatte.propagate.checks import check_image, check_mask
 from vfxmatte.propagate.cleanup import clean_mask
 from vfxmatte.propagate.drift import DriftSample
-from vfxmatte.propagate.snapcut_object import ObjectTracker, make_frame, support
+from vfxmatte.propagate.snapcut_object import ObjectTracker, make_frame, resize_to, support
 
-__all__ = ["SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
+__all__ = ["KeyLookAhead", "SnapCutPropagateConfig", "SnapCutPropagator", "propagate_sequence"]
 
 # A connected part of a keyframe mask is an object of its own from this share of the
 # largest part and this many working pixels; smaller parts go with the nearest object.
 _OBJECT_SHARE = 0.1
 _OBJECT_PIXELS = 64
+_MAX_ENLARGE = 4.0
 
 
 @dataclass
@@ -73,7 +80,11 @@ class SnapCutPropagateConfig:
     """Options of the ``snapcut`` propagation backend."""
 
     work_long_side: int = param(
-        640, "Long side in pixels of the working resolution.", min=64, max=8192
+        640,
+        "Long side in pixels of the working resolution (a smaller plate is enlarged to it, "
+        "at most 4x).",
+        min=64,
+        max=8192,
     )
     dis_preset: str = param(
         "medium", "Speed/quality preset of DIS flow.", choices=("ultrafast", "fast", "medium")
@@ -120,9 +131,50 @@ class SnapCutPropagateConfig:
         choices=("mask", "matte"),
     )
     keep_soft: bool = param(False, "Return the soft probability instead of a 0/1 mask.")
+    blend_keys: bool = param(
+        True,
+        "Between two keyframes, blend the propagation from the earlier one with a "
+        "propagation run back from the later one (a cross-fade by distance), "
+        "instead of switching at the later keyframe.",
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self, "propagate.snapcut.")
+
+
+@dataclass
+class KeyLookAhead:
+    """What a propagator needs to run back from the next keyframe (``blend_keys``).
+
+    Attributes:
+        order: the shot's frame numbers in frame order.
+        key_masks: frame number -> keyframe mask (``H x W`` float32).
+        read: frame number -> display-referred frame (``H x W x 3`` float32), as
+            the propagator is given them.
+    """
+
+    order: Sequence[int]
+    key_masks: Mapping[int, np.ndarray]
+    read: Callable[[int], np.ndarray]
+
+    def __deepcopy__(self, memo: dict) -> KeyLookAhead:
+        return self  # read-only, shared by forks
+
+    def next_key(self, anchor: int, towards: int) -> int | None:
+        """The first keyframe after ``anchor`` in the direction of ``towards`` (the frame
+        that follows it), or None when ``towards`` does not follow it in ``order``."""
+        position = {n: i for i, n in enumerate(self.order)}
+        if anchor not in position or towards not in position:
+            return None
+        step = position[towards] - position[anchor]
+        if step not in (1, -1):
+            return None
+        i = position[towards]
+        while 0 <= i < len(self.order):
+            if self.order[i] in self.key_masks:
+                return self.order[i]
+            i += step
+        return None
 
 
 class SnapCutPropagator:
@@ -139,8 +191,14 @@ class SnapCutPropagator:
     the mask of a frame is the union of theirs.
     """
 
-    def __init__(self, config: SnapCutPropagateConfig | None = None) -> None:
+    def __init__(
+        self, config: SnapCutPropagateConfig | None = None, ahead: KeyLookAhead | None = None
+    ) -> None:
         self.config = config if config is not None else SnapCutPropagateConfig()
+        self._ahead = ahead if self.config.blend_keys else None
+        self._anchor: int | None = None  # the keyframe of the last reset
+        self._behind: dict[int, tuple[np.ndarray, float]] | None = None  # see _run_back
+        self._blend_from: tuple[int, int] | None = None  # (anchor position, key position)
         self._shape: tuple[int, int] | None = None  # (H, W)
         self._work: tuple[int, int] = (0, 0)  # (w, h), cv2 order
         self._objects: list[ObjectTracker] = []
@@ -183,12 +241,14 @@ class SnapCutPropagator:
             )
         h, w = image.shape[:2]
         if self._shape != (h, w):
-            scale = min(1.0, cfg.work_long_side / max(h, w))
+            # Small plates are worked on enlarged (up to _MAX_ENLARGE): the windows, kernels
+            # and flow are sized for objects of tens of working pixels.
+            scale = min(_MAX_ENLARGE, cfg.work_long_side / max(h, w))
             self._work = (max(16, round(w * scale)), max(16, round(h * scale)))
             self._shape = (h, w)
             self._objects = []
         frame = make_frame(image, self._work, cfg.colour_bins, f"keyframe image{where}")
-        small = cv2.resize(mask, self._work, interpolation=cv2.INTER_AREA)
+        small = resize_to(mask, self._work)
         parts = split_objects(small, cfg.threshold)
         if len(parts) != len(self._objects):
             self._objects = [ObjectTracker(cfg) for _ in parts]
@@ -197,6 +257,7 @@ class SnapCutPropagator:
         for tracker, part in zip(self._objects, parts, strict=True):
             tracker.start(frame, part)
         self.drift = DriftSample(confidence=1.0, keyframe=True)
+        self._anchor, self._behind, self._blend_from = index, None, None
         raw = mask >= cfg.threshold
         out = clean_mask(raw, cfg.fill_holes_area, cfg.min_island_area).astype(np.float32)
         if cfg.keep_soft:
@@ -215,12 +276,18 @@ class SnapCutPropagator:
                 f"{self._shape[0]}, found {image.shape[1]}x{image.shape[0]} at {what}. Every "
                 "frame of a shot must have the same size."
             )
+        if self._anchor is not None and self._ahead is not None and index is not None:
+            self._run_back(self._anchor, index)
+            self._anchor = None  # once per keyframe
         frame = make_frame(image, self._work, self.config.colour_bins, what)
         states = [tracker.advance(frame) for tracker in self._objects]
         self.drift = min(
             (t.drift for t in self._objects if t.drift is not None), key=lambda d: d.confidence
         )
-        return self._upsample(np.maximum.reduce(states))
+        state = np.maximum.reduce(states)
+        if self._behind is not None and index in self._behind:
+            state = self._blend(state, index)
+        return self._upsample(state)
 
     def correct(self, matte: np.ndarray) -> None:
         """With ``feed=matte``: start the next frame from the engine's matte of this one.
@@ -233,13 +300,56 @@ class SnapCutPropagator:
         if self.config.feed != "matte" or not self._objects or self._shape is None:
             return
         alpha = check_mask(matte, self._shape, "matte")
-        small = cv2.resize(alpha, self._work, interpolation=cv2.INTER_AREA)
+        small = resize_to(alpha, self._work)
         if len(self._objects) == 1:
             self._objects[0].correct(small)
             return
         owner = _nearest_object([t.soft for t in self._objects])
         for k, tracker in enumerate(self._objects):
             tracker.correct(np.where(owner == k, small, 0.0).astype(np.float32))
+
+    # -- keyframe blending --------------------------------------------------------
+
+    def _run_back(self, anchor: int, towards: int) -> None:
+        """Propagate back from the next keyframe (in the direction from ``anchor`` to
+        ``towards``) to the frame after ``anchor``; keep each frame's soft state (8 bit,
+        working resolution) and confidence for :meth:`_blend`."""
+        ahead = self._ahead
+        key = ahead.next_key(anchor, towards)
+        if key is None:
+            return
+        order = list(ahead.order)
+        a, k = order.index(anchor), order.index(key)
+        between = order[a + 1 : k][::-1] if k > a else order[k + 1 : a]
+        if not between:
+            return
+        back = SnapCutPropagator(self.config)  # no look-ahead of its own
+        back.reset(ahead.read(key), ahead.key_masks[key], index=key, allow_empty=True)
+        behind: dict[int, tuple[np.ndarray, float]] = {}
+        for number in between:
+            back.step(ahead.read(number), index=number)
+            soft = back._soft if back._soft is not None else np.zeros(self._work[::-1], np.float32)
+            quantised = np.round(np.clip(soft, 0.0, 1.0) * 255.0).astype(np.uint8)
+            behind[number] = (quantised, back.drift.confidence)
+        self._behind, self._blend_from = behind, (a, k)
+
+    def _blend(self, state: np.ndarray, index: int) -> np.ndarray:
+        """This frame's forward state blended with the one run back from the next keyframe,
+        a linear cross-fade by distance (each weighs more near its own keyframe).
+
+        The confidences are not weights: both fall where an object goes behind
+        something, and the direction that saw it go keeps it better there.
+        """
+        back, back_confidence = self._behind[index]
+        a, k = self._blend_from
+        here = list(self._ahead.order).index(index)
+        forward_confidence = self.drift.confidence
+        w_forward, w_back = abs(k - here), abs(here - a)
+        share = np.float32(w_back / (w_forward + w_back))
+        blended = (1 - share) * state + share * (back.astype(np.float32) / np.float32(255.0))
+        confidence = (1 - share) * forward_confidence + share * back_confidence
+        self.drift = dataclasses.replace(self.drift, confidence=float(confidence))
+        return blended.astype(np.float32)
 
     def fork(self) -> SnapCutPropagator:
         """An independent copy of this propagator and its state (for the other direction)."""
@@ -297,7 +407,7 @@ def propagate_sequence(
     config = config if config is not None else SnapCutPropagateConfig()
     order = list(indices)
     start = _first_key_position(order, key_masks)
-    forward = SnapCutPropagator(config)
+    forward = SnapCutPropagator(config, KeyLookAhead(order, key_masks, get_frame))
     key = order[start]
     mask = forward.reset(get_frame(key), key_masks[key], index=key)
     backward = forward.fork() if start > 0 else None

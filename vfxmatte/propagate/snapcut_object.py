@@ -37,7 +37,7 @@ from vfxmatte.propagate.motion import (
 if TYPE_CHECKING:
     from vfxmatte.propagate.snapcut import SnapCutPropagateConfig
 
-__all__ = ["Frame", "ObjectTracker", "make_frame", "sharpen", "support"]
+__all__ = ["Frame", "ObjectTracker", "make_frame", "resize_to", "sharpen", "support"]
 
 _STATE_SHARPEN = 2.0  # contrast stretch of the carried soft state (see flow._sharpen)
 _SIGMA_MIN = 1.0  # shape-confidence width where colour cannot be trusted (work px)
@@ -47,9 +47,14 @@ _IN_VIEW = 0.35  # share of the object's extent in view below which its last mot
 _HIDDEN_FADE = 0.98  # per frame: a hidden part is forgotten after about 34 frames
 _HIDDEN_CONFIDENCE = 0.25  # confidence of a frame where the object is hidden
 _GROW_MIN_PX = 3.0  # object motion (work px/frame) from which motion alone can add pixels
-_GROW_COLOUR = 0.05  # global object posterior at or above which a moving pixel may be added
+# Global object posterior at or above which a moving pixel may be added: after the object
+# was out of view (its appearance may have changed while hidden), and while it is partly
+# behind something (the pixels next to the occluder's edge take its motion from the flow).
+_GROW_COLOUR = 0.05
+_GROW_COLOUR_PARTLY = 0.3
 _GROW_PROB = 0.75  # probability given to such a pixel
 _RECOVER_FRAMES = 20  # frames after a re-acquisition (or a large occlusion) that grow by motion
+_UNCOVER_COLOUR = 0.3  # global object posterior from which an uncovered hidden pixel comes back
 _RECOVER_HIDDEN = 0.25  # share of the extent hidden from which the object is recovering
 
 
@@ -66,7 +71,7 @@ def make_frame(image: np.ndarray, work: tuple[int, int], bins: int, what: str) -
     """``image`` (``H x W`` or ``H x W x C`` float32) at the working size ``work`` (w, h)."""
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
-    small = cv2.resize(image[..., :3], work, interpolation=cv2.INTER_AREA)
+    small = resize_to(image[..., :3], work)
     if not np.isfinite(small).all():
         raise InputError(
             f"The {what} contains NaN or infinite values; fix or clamp the plate first."
@@ -75,6 +80,13 @@ def make_frame(image: np.ndarray, work: tuple[int, int], bins: int, what: str) -
     guide = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     grey = (guide * 255.0 + 0.5).astype(np.uint8)
     return Frame(grey, guide, quantise(small, bins))
+
+
+def resize_to(values: np.ndarray, work: tuple[int, int]) -> np.ndarray:
+    """``values`` at the size ``work`` (w, h): area averaging down, bilinear up."""
+    h, w = values.shape[:2]
+    up = work[0] > w or work[1] > h
+    return cv2.resize(values, work, interpolation=cv2.INTER_LINEAR if up else cv2.INTER_AREA)
 
 
 class ObjectTracker:
@@ -96,8 +108,10 @@ class ObjectTracker:
         self._area = 0.0
         self._hidden_for = 0  # frames the object has been mostly out of view
         self._in_front: np.ndarray | None = None  # [h, w] bool, set by _probability
+        self._covered: np.ndarray | None = None  # [h, w] bool, set by _probability
         self._recovering = 0  # frames left that may grow by motion (see _grow)
-        self._key_separation = 0.0
+        self._grow_colour = _GROW_COLOUR  # the colour bar of that growth
+        self._key_rings = (0.0, 0.0, 0.0)
         self._colours = GlobalColourModel(config.colour_bins)
         self.drift: DriftSample | None = None
 
@@ -123,7 +137,7 @@ class ObjectTracker:
         self._area = float((mask >= self.config.threshold).sum())
         if self._area > 0:
             self._colours.learn(frame.cells, mask, keyframe=True, rate=1.0)
-            self._key_separation = self._separation(self._colours.posterior(frame.cells), mask)
+            self._key_rings = self._separation(self._colours.posterior(frame.cells), mask)
         self.drift = DriftSample(confidence=1.0, keyframe=True)
 
     def advance(self, frame: Frame) -> np.ndarray:
@@ -177,6 +191,7 @@ class ObjectTracker:
         elsewhere = _moves_elsewhere(err, disp, ok_here)
         shape[elsewhere] = np.minimum(shape, by_motion)[elsewhere]
         amodal = warp_affine(self._amodal, self._motion)
+        self._covered = self._covered_now(ok_prev)
         inside = shape >= cfg.threshold
         side = self._window_side(inside)
         band = _band(inside, side // 2) | _hidden(amodal, shape, cfg.threshold)
@@ -204,15 +219,34 @@ class ObjectTracker:
         likeness = np.where(moves_along, colour_global, np.float32(0.0))
         back_again, amodal = self._reacquire(amodal, shape, likeness)
         if back_again.any() and self._hidden_for > 0:
-            self._recovering = _RECOVER_FRAMES
+            self._recovering, self._grow_colour = _RECOVER_FRAMES, _GROW_COLOUR
         self._amodal = amodal  # this frame's extent from here on
         prob[back_again] = np.maximum(prob[back_again], colour_global[back_again])
+        uncovered = _uncovered(amodal, shape, ok_here, colour_global, cfg.threshold)
+        prob[uncovered] = np.maximum(prob[uncovered], _GROW_PROB)
         if self._recovering > 0:
             self._recovering -= 1
             seed = inside | back_again
-            grow = _grow(seed, _moves_closely(err, disp, ok_here) & (colour_global >= _GROW_COLOUR))
+            moving = _moves_closely(err, disp, ok_here) & (colour_global >= self._grow_colour)
+            grow = _grow(seed, moving)
             prob[grow] = np.maximum(prob[grow], _GROW_PROB)
         return prob.astype(np.float32), ok_here, shape
+
+    def _covered_now(self, ok_prev: np.ndarray) -> np.ndarray:
+        """Where the object's extent may be covered on this frame (``h x w`` bool).
+
+        Something in front can only hide what was there: the parts hidden on the
+        last frame, and the object's pixels of the last frame whose flow finds no
+        match on this one (the strip an occluder or the frame's edge swept over),
+        both moved by the object's motion and grown by 2 px. A part of the extent
+        over background that the mask left (it shrank, or the extent was wrong)
+        was matched, so it is not hidden: it stops being the object.
+        """
+        thr = self.config.threshold
+        was_hidden = (self._amodal >= thr) & (self._soft < thr)
+        swept = (self._soft >= thr) & (ok_prev < 0.5)
+        moved = warp_affine((was_hidden | swept).astype(np.float32), self._motion) >= 0.5
+        return cv2.dilate(moved.astype(np.uint8), _disk(2)) > 0
 
     def _finish(
         self, frame: Frame, prob: np.ndarray, fb_ok: np.ndarray, shape: np.ndarray
@@ -225,11 +259,14 @@ class ObjectTracker:
         changed = binary != raw
         state[changed] = binary[changed]
         self._soft = state
-        hidden = _keep_hidden(self._amodal, binary, self._in_front, cfg.threshold)
+        hidden = _keep_hidden(self._amodal, binary, self._in_front & self._covered, cfg.threshold)
         self._amodal = np.maximum(state, hidden)
         hidden_area = float((hidden >= cfg.threshold).sum())
         if hidden_area >= _RECOVER_HIDDEN * (hidden_area + float(binary.sum())):
-            self._recovering = _RECOVER_FRAMES  # much of it is behind something
+            # Much of it is behind something (after it was out of view, the lower bar stays).
+            after_hiding = self._recovering > 0 and self._grow_colour == _GROW_COLOUR
+            self._recovering = _RECOVER_FRAMES
+            self._grow_colour = _GROW_COLOUR if after_hiding else _GROW_COLOUR_PARTLY
         area = float(binary.sum())
         self.drift = self._measure(frame, binary, fb_ok, area)
         self._area = area
@@ -311,15 +348,35 @@ class ObjectTracker:
         return int(np.clip(size / 4, 16, 64)) // 2 * 2
 
     @staticmethod
-    def _separation(posterior: np.ndarray, mask: np.ndarray) -> float:
-        """Mean object posterior on the object minus that on the band around it."""
+    def _separation(posterior: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+        """Mean object posterior on the object, on the ring just outside it (8 px) and on
+        the ring beyond that (8-24 px)."""
         obj = mask >= 0.5
         if not obj.any():
-            return 0.0
-        ring = _band(obj, 8) & ~obj
-        inner = float(posterior[obj].mean())
-        outer = float(posterior[ring].mean()) if ring.any() else 0.0
-        return inner - outer
+            return 0.0, 0.0, 0.0
+        near = _band(obj, 8) & ~obj
+        far = _band(obj, 24) & ~obj & ~near
+
+        def mean(where: np.ndarray) -> float:
+            return float(posterior[where].mean()) if where.any() else 0.0
+
+        return mean(obj), mean(near), mean(far)
+
+    def _colour_drop(self, posterior: np.ndarray, binary: np.ndarray) -> float:
+        """How much worse the mask fits the object by colour than on the keyframe, in [0, 1].
+
+        Two signs, against the keyframe's own values: the object's pixels are less
+        object-like (the mask slid onto background), and the ring just outside is
+        more object-like than the background beyond it (the object leaks out of the
+        mask). The ring alone is not a sign: a background that looks like the object
+        raises both rings alike.
+        """
+        inner, near, far = self._separation(posterior, binary.astype(np.float32))
+        k_inner, k_near, k_far = self._key_rings
+        scale = max(k_inner - k_near, 1e-3)
+        slid = max(0.0, k_inner - inner)
+        leak = max(0.0, (near - far) - (k_near - k_far))
+        return min(1.0, (slid + leak) / scale)
 
     def _measure(
         self, frame: Frame, binary: np.ndarray, fb_ok: np.ndarray, area: float
@@ -330,8 +387,7 @@ class ObjectTracker:
                 return DriftSample(confidence=_HIDDEN_CONFIDENCE, area_change=float(lost))
             return DriftSample(confidence=0.0 if lost else 1.0, area_change=float(lost))
         fb = 1.0 - float(fb_ok[binary].mean())
-        sep = self._separation(self._colours.posterior(frame.cells), binary.astype(np.float32))
-        drop = (self._key_separation - sep) / max(self._key_separation, 1e-3)
+        drop = self._colour_drop(self._colours.posterior(frame.cells), binary)
         jump = abs(math.log(area / self._area))
         return DriftSample(
             confidence=frame_confidence(fb, drop, jump),
@@ -356,6 +412,20 @@ def _motion_error(back: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.
     py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2] - ys
     err = np.sqrt((px - back[..., 0]) ** 2 + (py - back[..., 1]) ** 2)
     return err.astype(np.float32), np.sqrt(px * px + py * py).astype(np.float32)
+
+
+def _uncovered(
+    amodal: np.ndarray, shape: np.ndarray, ok: np.ndarray, colour: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Hidden parts of the extent that come out on this frame (``h x w`` bool).
+
+    A pixel whose flow finds no match on the last frame was not visible there;
+    inside the hidden part of the object's extent, and not of a colour the
+    global models give to the background, it is the object coming out from
+    behind what covered it (opened, 1 px, against speckle of unreliable flow).
+    """
+    new = (amodal >= threshold) & (shape < threshold) & (ok < 0.5) & (colour >= _UNCOVER_COLOUR)
+    return cv2.morphologyEx(new.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
 
 
 def _moves_with(err: np.ndarray, disp: np.ndarray, ok: np.ndarray) -> np.ndarray:
