@@ -234,8 +234,6 @@ def show_result(node: Any, job: Job, report: Mapping[str, Any]) -> str:
     if read is not None:
         nuke_api.reload_read(read)
     status = str(report.get("summary", ""))
-    if report.get("cancelled"):
-        status += " - press Process to resume"
     failed = report.get("failed") or {}
     if failed:
         status += f" - failed frames: {', '.join(sorted(failed))}"
@@ -243,6 +241,8 @@ def show_result(node: Any, job: Job, report: Mapping[str, Any]) -> str:
     if drift:
         # Where propagation looks unreliable, before the matte is judged (snapcut).
         status += " - " + str(report.get("drift_summary", ""))
+    if report.get("cancelled"):
+        status += " - press Process to resume"  # what to do next, last
     nuke_api.set_knob(node, "status", status)
     return status
 
