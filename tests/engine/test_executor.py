@@ -205,8 +205,8 @@ def test_a_stopped_run_leaves_no_chunk_writing_on_the_cluster(
     stops the propagation; it must not go on writing after the run has stopped."""
     from vfxmatte.engine import propagation
 
-    def slow(config, frames):
-        propagator = make(config, frames)
+    def slow(*args, **kwargs):
+        propagator = make(*args, **kwargs)
         step = propagator.step
 
         def slow_step(*args, **kwargs):
