@@ -27,8 +27,17 @@ def _run(prop, frames, key_mask):
     return out
 
 
-def _discs(n: int = 14, h: int = 120, w: int = 200, seed: int = 1):
-    """Two textured discs starting near each other, moving apart (+-4 px/frame, one also down)."""
+def _discs(
+    n: int = 14,
+    h: int = 120,
+    w: int = 200,
+    seed: int = 1,
+    centres=((80, 50), (125, 60)),
+    velocities=((-4, 0), (4, 1.5)),
+    radius: float = 18.0,
+):
+    """Two textured discs; by default starting near each other, moving apart (+-4 px/frame,
+    one also down)."""
     rng = np.random.default_rng(seed)
     bg = (0.1 + 0.5 * _noise(rng, h, w, 2.0))[..., None] * np.float32([0.7, 0.85, 1.0])
     tex = [
@@ -39,9 +48,9 @@ def _discs(n: int = 14, h: int = 120, w: int = 200, seed: int = 1):
     frames, masks = [], []
     for t in range(n):
         image, mask = bg.copy(), np.zeros((h, w), np.float32)
-        for (cx, cy), vel, tx in zip(((80, 50), (125, 60)), ((-4, 0), (4, 1.5)), tex, strict=True):
+        for (cx, cy), vel, tx in zip(centres, velocities, tex, strict=True):
             x, y = cx + vel[0] * t, cy + vel[1] * t
-            inside = (xs - x) ** 2 + (ys - y) ** 2 <= 18.0**2
+            inside = (xs - x) ** 2 + (ys - y) ** 2 <= radius**2
             obj = cv2.remap(tx, xs - x + w / 2, ys - y + h / 2, cv2.INTER_LINEAR)
             image = np.where(inside[..., None], obj, image)
             mask[inside] = 1.0
@@ -131,27 +140,9 @@ def test_only_what_was_covered_stays_hidden():
     assert not covered[12:36, 14:32].any()  # in view and matched, the rim too
 
 
-def _crossing(n: int = 16, h: int = 120, w: int = 220, seed: int = 2):
+def _crossing():
     """Two textured discs crossing (+-8 px/frame): the first passes behind the second."""
-    rng = np.random.default_rng(seed)
-    bg = (0.1 + 0.5 * _noise(rng, h, w, 2.0))[..., None] * np.float32([0.7, 0.85, 1.0])
-    tex = [
-        (0.45 + 0.5 * _noise(rng, h, w, 1.5))[..., None] * np.float32(c)
-        for c in ([1.0, 0.8, 0.5], [0.6, 1.0, 0.6])
-    ]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    frames, masks = [], []
-    for t in range(n):
-        image, mask = bg.copy(), np.zeros((h, w), np.float32)
-        for (cx, cy), vx, tx in zip(((40, 55), (180, 65)), (8, -8), tex, strict=True):
-            x = cx + vx * t
-            inside = (xs - x) ** 2 + (ys - cy) ** 2 <= 22.0**2
-            obj = cv2.remap(tx, xs - x + w / 2, ys - cy + h / 2, cv2.INTER_LINEAR)
-            image = np.where(inside[..., None], obj, image)
-            mask[inside] = 1.0
-        frames.append(image.astype(np.float32))
-        masks.append(mask)
-    return frames, masks
+    return _discs(16, 120, 220, 2, ((40, 55), (180, 65)), ((8, 0), (-8, 0)), 22.0)
 
 
 def test_an_object_coming_out_from_behind_another_is_claimed_as_it_comes():
