@@ -298,7 +298,7 @@ def write_pass_guidance(
         propagator = make_propagator(config, frames, keys, read_display)
         for j, number in enumerate(numbers):
             try:
-                display = colour.display(plate.read(number).pixels[..., :3])
+                display = read_display(number)
                 if number in keys:
                     guidance = propagator.reset(display, keys[number], index=number)
                 else:

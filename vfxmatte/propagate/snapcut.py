@@ -163,17 +163,14 @@ class KeyLookAhead:
     def next_key(self, anchor: int, towards: int) -> int | None:
         """The first keyframe after ``anchor`` in the direction of ``towards`` (the frame
         that follows it), or None when ``towards`` does not follow it in ``order``."""
-        position = {n: i for i, n in enumerate(self.order)}
-        if anchor not in position or towards not in position:
+        order = list(self.order)
+        if anchor not in order or towards not in order:
             return None
-        step = position[towards] - position[anchor]
-        if step not in (1, -1):
-            return None
-        i = position[towards]
-        while 0 <= i < len(self.order):
-            if self.order[i] in self.key_masks:
-                return self.order[i]
-            i += step
+        a, t = order.index(anchor), order.index(towards)
+        if t - a == 1:
+            return next((n for n in order[t:] if n in self.key_masks), None)
+        if t - a == -1:
+            return next((n for n in order[t::-1] if n in self.key_masks), None)
         return None
 
 
@@ -197,8 +194,7 @@ class SnapCutPropagator:
         self.config = config if config is not None else SnapCutPropagateConfig()
         self._ahead = ahead if self.config.blend_keys else None
         self._anchor: int | None = None  # the keyframe of the last reset
-        self._behind: dict[int, tuple[np.ndarray, float]] | None = None  # see _run_back
-        self._blend_from: tuple[int, int] | None = None  # (anchor position, key position)
+        self._behind: dict[int, tuple[np.ndarray, float, float]] | None = None  # _run_back
         self._shape: tuple[int, int] | None = None  # (H, W)
         self._work: tuple[int, int] = (0, 0)  # (w, h), cv2 order
         self._objects: list[ObjectTracker] = []
@@ -257,7 +253,7 @@ class SnapCutPropagator:
         for tracker, part in zip(self._objects, parts, strict=True):
             tracker.start(frame, part)
         self.drift = DriftSample(confidence=1.0, keyframe=True)
-        self._anchor, self._behind, self._blend_from = index, None, None
+        self._anchor, self._behind = index, None
         raw = mask >= cfg.threshold
         out = clean_mask(raw, cfg.fill_holes_area, cfg.min_island_area).astype(np.float32)
         if cfg.keep_soft:
@@ -313,41 +309,38 @@ class SnapCutPropagator:
     def _run_back(self, anchor: int, towards: int) -> None:
         """Propagate back from the next keyframe (in the direction from ``anchor`` to
         ``towards``) to the frame after ``anchor``; keep each frame's soft state (8 bit,
-        working resolution) and confidence for :meth:`_blend`."""
+        working resolution), confidence and share in the cross-fade for :meth:`_blend`.
+
+        The share is linear in the distance: each direction weighs more near its own
+        keyframe. The confidences are not weights: both fall where an object goes
+        behind something, and the direction that saw it go keeps it better there.
+        """
         ahead = self._ahead
         key = ahead.next_key(anchor, towards)
         if key is None:
             return
         order = list(ahead.order)
         a, k = order.index(anchor), order.index(key)
-        between = order[a + 1 : k][::-1] if k > a else order[k + 1 : a]
-        if not between:
-            return
+        span = abs(k - a)
         back = SnapCutPropagator(self.config)  # no look-ahead of its own
         back.reset(ahead.read(key), ahead.key_masks[key], index=key, allow_empty=True)
-        behind: dict[int, tuple[np.ndarray, float]] = {}
-        for number in between:
+        behind: dict[int, tuple[np.ndarray, float, float]] = {}
+        step = 1 if k < a else -1
+        for here in range(k + step, a, step):
+            number = order[here]
             back.step(ahead.read(number), index=number)
             soft = back._soft if back._soft is not None else np.zeros(self._work[::-1], np.float32)
             quantised = np.round(np.clip(soft, 0.0, 1.0) * 255.0).astype(np.uint8)
-            behind[number] = (quantised, back.drift.confidence)
-        self._behind, self._blend_from = behind, (a, k)
+            behind[number] = (quantised, back.drift.confidence, abs(here - a) / span)
+        self._behind = behind
 
     def _blend(self, state: np.ndarray, index: int) -> np.ndarray:
-        """This frame's forward state blended with the one run back from the next keyframe,
-        a linear cross-fade by distance (each weighs more near its own keyframe).
-
-        The confidences are not weights: both fall where an object goes behind
-        something, and the direction that saw it go keeps it better there.
-        """
-        back, back_confidence = self._behind[index]
-        a, k = self._blend_from
-        here = list(self._ahead.order).index(index)
-        forward_confidence = self.drift.confidence
-        w_forward, w_back = abs(k - here), abs(here - a)
-        share = np.float32(w_back / (w_forward + w_back))
-        blended = (1 - share) * state + share * (back.astype(np.float32) / np.float32(255.0))
-        confidence = (1 - share) * forward_confidence + share * back_confidence
+        """This frame's forward state cross-faded with the one run back from the next
+        keyframe (see :meth:`_run_back`); the frame's confidence is mixed alike."""
+        back, back_confidence, share = self._behind[index]
+        weight = np.float32(share)
+        blended = (1 - weight) * state + weight * (back.astype(np.float32) / np.float32(255.0))
+        confidence = (1 - weight) * self.drift.confidence + weight * back_confidence
         self.drift = dataclasses.replace(self.drift, confidence=float(confidence))
         return blended.astype(np.float32)
 
