@@ -335,3 +335,29 @@ def test_config_is_validated():
     with pytest.raises(ConfigError, match="geodesic, band"):
         ClassicalMatteConfig(trimap="colour")
     assert ClassicalMatteConfig(min_band="5").min_band == 5  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [2**30 + 6, 2**30 + 7])
+def test_pinholes_in_the_mask_do_not_cost_the_object_on_a_real_photo(seed):
+    """A propagated or keyed mask with a dozen 4 px pinholes inside two objects over a
+    real photograph: the matte is as good as with the mask without them (before, the
+    holes' bands joined and the segmentation gave parts of the objects to the
+    background: SAD 2.04 -> 5.85 and 3.59 -> 8.52)."""
+    from vfxmatte.io.colour import linear_to_srgb
+    from vfxmatte.synth.shot import ShotSpec, render_frame
+
+    spec = ShotSpec(width=512, height=288, frames=2, objects=2, seed=seed, hair=True,
+                    background="photo", textures="photo", photo_role="heldout",
+                    motion_blur_samples=1)  # fmt: skip
+    frame = render_frame(spec, 0)
+    image = np.clip(linear_to_srgb(frame.image), 0, 1).astype(np.float32)
+    mask = (frame.alpha > 0.5).astype(np.float32)
+    deep = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5) > 6
+    ys, xs = np.nonzero(deep)
+    holed = mask.copy()
+    for k in np.random.default_rng(0).choice(len(ys), 12, replace=False):
+        holed[ys[k] - 2 : ys[k] + 2, xs[k] - 2 : xs[k] + 2] = 0.0
+    clean, _ = matte_classical(image, mask)
+    with_holes, _ = matte_classical(image, holed)
+    sad = lambda a: float(np.abs(a - frame.alpha).sum())  # noqa: E731
+    assert sad(with_holes) <= 1.05 * sad(clean)

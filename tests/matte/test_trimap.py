@@ -225,3 +225,28 @@ def test_band_radii_scale_with_the_object_and_are_clipped():
     assert band_radii(mask, inner_fraction=0.2, outer_fraction=0.1) == (32, 16)
     assert band_radii(mask, inner_fraction=0.2, outer_fraction=0.1, max_band=20) == (20, 16)
     assert band_radii(mask, inner_fraction=0.001, outer_fraction=0.1, min_band=4)[0] == 4
+
+
+def test_search_band_pinholes_are_band_without_cutting_into_the_object():
+    mask = disk(160, 160, 80, 80, 60) > 0.5
+    holes = mask.copy()
+    for x in range(50, 115, 8):  # a row of 2 px pinholes across the object
+        holes[78:81, x : x + 3] = False
+    plain, sb = search_band(mask, 12, 12), search_band(holes, 12, 12)
+    assert sb.band[~holes & mask].all(), "each pinhole is band"
+    assert (sb.bg == plain.bg).all()
+    # the rings are a few px wide: 12 px above and below the row is certain foreground
+    # (as edges of their own, the pinholes would make a 24 px band across the object)
+    assert sb.fg[66, 50:115].all() and sb.fg[92, 50:115].all()
+    assert (sb.fg <= plain.fg).all() and sb.fg.sum() > 0.85 * plain.fg.sum()
+
+
+def test_search_band_large_holes_and_gaps_open_to_the_frame_keep_their_edges():
+    mask = disk(160, 160, 80, 80, 60) > 0.5
+    mask[65:96, 65:96] = False  # 961 px > pi * 8^2: a real hole
+    mask[:, 150:] = True  # touches the right edge of the frame...
+    mask[150:, 150:] = False  # ...around a gap open to the frame's corner
+    sb = search_band(mask, 8, 12)
+    assert sb.bg[80, 80], "a hole wider than the band holds certain background"
+    assert not sb.fg[80, 59:65].any() and sb.fg[80, 55]
+    assert sb.band[150:155, 155].all() and not sb.fg[140:150, 155].any()

@@ -186,12 +186,42 @@ def search_band(binary: np.ndarray, inner: int, outer: int) -> SearchBand:
     # transform takes the outside of the array as non-zero: the mask continues there.
     pad = outer + 1
     box = np.s_[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
-    sub = m8[box]
+    sub, rings = _pinholes(m8[box], inner)
     depth = cv2.distanceTransform(sub, cv2.DIST_L2, cv2.DIST_MASK_5)
-    fg[box] = _keep_cores(depth > inner, sub, depth, inner)
+    fg[box] = _keep_cores(depth > inner, sub, depth, inner) & ~rings
     outside = cv2.distanceTransform(1 - sub, cv2.DIST_L2, cv2.DIST_MASK_5)
     bg[box] = outside > outer
     return SearchBand(fg, bg, ~fg & ~bg)
+
+
+def _pinholes(m8: np.ndarray, inner: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mask with its pinholes filled, and the rings around them (HxW bool).
+
+    A pinhole is a hole of the mask (background enclosed by it, not touching the
+    array's edge) no larger than a disk of radius ``inner``: too small to hold
+    certain background, so its edge is not an edge of the object. Left as an edge,
+    each one would reach ``inner`` into the object, and a few of them (a
+    propagated mask where two objects meet, a keyed mask's speckle) join into a
+    band across a whole part of the object that the segmentation may then give to
+    the background. Instead the hole and a ring as wide as its own radius (2 px at
+    least, ``inner`` at most) are band: the hole can still come out as background,
+    the object around it cannot.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - m8, connectivity=4)
+    x, y, w, h, area = (stats[:, k] for k in range(5))
+    h_, w_ = m8.shape
+    small = (x > 0) & (y > 0) & (x + w < w_) & (y + h < h_) & (area <= math.pi * inner**2)
+    small[0] = False  # the label of the mask itself
+    if not small.any():
+        return m8, np.zeros(m8.shape, bool)
+    holes = small[labels]
+    radius = np.sqrt(area / math.pi) + 2.0
+    reach = np.where(holes, 0.0, cv2.distanceTransform((~holes).view(np.uint8), cv2.DIST_L2, 5))
+    # nearest hole's ring radius: dilate the per-pixel radius of hole pixels by the largest ring
+    near = np.zeros(m8.shape, np.float32)
+    near[holes] = np.minimum(radius[labels[holes]], inner)
+    near = cv2.dilate(near, _ellipse(2 * int(min(radius[small].max(), inner)) + 1))
+    return m8 | holes.view(np.uint8), reach <= near
 
 
 def _keep_cores(fg: np.ndarray, m8: np.ndarray, depth: np.ndarray, inner: int) -> np.ndarray:
