@@ -106,3 +106,75 @@ def test_transparent_pixels_get_the_solver_extension_near_the_band():
     # measured: mean 0.071, max 0.23 (black would be 0.34 mean)
     assert err.mean() < 0.1 and err.max() < 0.3
     np.testing.assert_array_equal((alpha[..., None] * fused)[clear], 0.0)
+
+
+def _in_large_frame(scale: float = 1.0, at: tuple[int, int] = (300, 420)):
+    """``_hairy`` placed in a 640x896 frame of plate noise with alpha 0 around it: the
+    band's box is a small part of the frame, so the solver runs in a box."""
+    image, alpha, _ = _hairy(scale)
+    rng = np.random.default_rng(1)
+    big = (rng.uniform(0.0, 1.0, (640, 896, 3)) * scale).astype(np.float32)
+    a_big = np.zeros((640, 896), np.float32)
+    y, x = at
+    big[y : y + 64, x : x + 96] = image
+    a_big[y : y + 64, x : x + 96] = alpha
+    return big, a_big
+
+
+def test_band_box_in_a_large_frame_keeps_exact_pixels_and_values_above_one():
+    """The solver's crops lie in a box around the band: opaque pixels are the plate (above
+    1.0 too), transparent ones far from the band 0, and a 4x brighter plate gives exactly
+    4x the foreground (powers of two scale the solver exactly)."""
+    from vfxmatte.decontaminate.multilevel import MultilevelConfig, solve_regions
+
+    image, alpha = _in_large_frame(4.0)
+    cfg = MultilevelConfig()
+    band = (alpha > cfg.alpha_epsilon) & (alpha < 1 - cfg.alpha_epsilon)
+    full = (slice(0, 640), slice(0, 896))
+    assert solve_regions(band, cfg) != [(full, full)]  # the band path, not one full-frame solve
+    fg = estimate_foreground_fusion(image, alpha)
+    opaque = alpha >= 1 - cfg.alpha_epsilon
+    np.testing.assert_array_equal(fg[opaque], image[opaque])
+    assert image[opaque].max() > 1.0
+    assert not fg[:100].any() and not fg[:, :200].any()  # beyond the band's grown box
+    bright = estimate_foreground_fusion(image, alpha)
+    dim = estimate_foreground_fusion(image / np.float32(4.0), alpha)
+    np.testing.assert_array_equal(bright, dim * np.float32(4.0))
+
+
+def test_solving_in_a_box_gives_the_frame_numbers():
+    """What fusion relies on: the frame's band crops solved in a box that holds them give
+    the full-frame solve's foreground, bit for bit."""
+    from vfxmatte.decontaminate.multilevel import (
+        MultilevelConfig,
+        estimate_foreground_background_multilevel,
+        solve_band,
+        solve_regions,
+    )
+    from vfxmatte.decontaminate.tiles import relative
+
+    image, alpha = _in_large_frame(2.0)
+    cfg = MultilevelConfig()
+    frame_fg, _ = estimate_foreground_background_multilevel(image, alpha, cfg)
+    band = (alpha > cfg.alpha_epsilon) & (alpha < 1 - cfg.alpha_epsilon)
+    regions = solve_regions(band, cfg)
+    area = np.s_[140:540, 260:700]
+    fg = np.where((alpha >= 1 - cfg.alpha_epsilon)[..., None], image, np.float32(0.0))
+    local = [(relative(crop, area), relative(core, area)) for crop, core in regions]
+    solve_band(image[area], alpha[area], cfg, local, fg[area])
+    np.testing.assert_array_equal(fg, frame_fg)
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0, None])
+def test_frames_without_a_band(fill):
+    """All clear, all opaque, or both without a band: the plate where opaque (values above
+    1.0 kept), 0 where clear."""
+    rng = np.random.default_rng(2)
+    image = (rng.uniform(0.0, 3.0, (48, 80, 3))).astype(np.float32)
+    if fill is None:
+        alpha = np.zeros((48, 80), np.float32)
+        alpha[:, 40:] = 1.0
+    else:
+        alpha = np.full((48, 80), fill, np.float32)
+    fg = estimate_foreground_fusion(image, alpha)
+    np.testing.assert_array_equal(fg, np.where(alpha[..., None] >= 1.0, image, 0.0))

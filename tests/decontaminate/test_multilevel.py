@@ -334,3 +334,10 @@ def cv2_distance(mask: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def test_channel_max_matches_numpy():
+    from vfxmatte.decontaminate.fusion import _channel_max
+
+    image = np.random.default_rng(0).normal(size=(33, 41, 3)).astype(np.float32) * 5
+    np.testing.assert_array_equal(_channel_max(image), image.max(axis=2))

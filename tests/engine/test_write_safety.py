@@ -219,7 +219,9 @@ def test_farm_split_propagate_and_panoptic_refuse_their_inputs(shot) -> None:
         plan_farm_jobs(_config(shot, str(shot / "plates" / "p.####.exr")))
     shutil.copy(shot / "mask.png", shot / "k.1001.png")
     with pytest.raises(InputOverwriteError, match="keyframe mask of frame 1001"):
-        write_guidance(_config(shot, ""), str(shot / "k.####.png"), {1001: [str(shot / "k.1001.png")]})
+        write_guidance(
+            _config(shot, ""), str(shot / "k.####.png"), {1001: [str(shot / "k.1001.png")]}
+        )
     (shot / "k.1001.png").unlink()
     config = _config(shot, "")
     with pytest.raises(InputOverwriteError, match="guidance output frame 1001 .* plate frame"):
@@ -241,3 +243,22 @@ def test_farm_split_propagate_and_panoptic_refuse_their_inputs(shot) -> None:
     (shot / "labels" / "l.1001.exr").unlink()
     shutil.rmtree(instances)
     assert _digests(shot) == before
+
+
+def test_rgba_packing_is_alpha_times_fg_and_alpha():
+    """The rgba output is packed into one array: the same values as concatenating
+    ``fg * alpha`` and ``alpha`` (values above 1.0 kept, zeros signed as before)."""
+    import numpy as np
+
+    from vfxmatte.engine.outputs import FrameResult, _pixels
+
+    rng = np.random.default_rng(0)
+    alpha = rng.uniform(0.0, 1.0, (17, 23)).astype(np.float32)
+    alpha[:4] = 0.0
+    alpha[-4:] = 1.0
+    fg = rng.normal(0.0, 3.0, (17, 23, 3)).astype(np.float32)
+    result = FrameResult(1, alpha, fg, alpha, {})
+    expected = np.concatenate([fg * alpha[..., None], alpha[..., None]], axis=2)
+    got = _pixels("rgba", result)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))

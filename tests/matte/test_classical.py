@@ -19,8 +19,9 @@ from vfxmatte.matte.classical import (
 from vfxmatte.matte.trimap import search_band
 
 # The narrow symmetric band of the first version of this stage: the baseline to beat.
-NARROW = ClassicalMatteConfig(trimap="band", band_fraction=0.02, outer_fraction=0.02,
-                              prior_weight=0.0, epsilon=1e-7)
+NARROW = ClassicalMatteConfig(
+    trimap="band", band_fraction=0.02, outer_fraction=0.02, prior_weight=0.0, epsilon=1e-7
+)
 LEGACY = ClassicalMatteConfig(legacy=True)  # the previous default: geodesic trimap
 
 
@@ -45,8 +46,9 @@ def composite(alpha: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     h, w = alpha.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    fg = np.stack([0.8 + 0.1 * np.sin(xx / w * 3), 0.3 + 0.2 * yy / h,
-                   0.2 + 0.1 * np.cos(yy / h * 4)], -1)
+    fg = np.stack(
+        [0.8 + 0.1 * np.sin(xx / w * 3), 0.3 + 0.2 * yy / h, 0.2 + 0.1 * np.cos(yy / h * 4)], -1
+    )
     bg = np.stack([0.1 + 0.3 * xx / w, 0.6 + 0.2 * np.sin(yy / h * 5), 0.7 - 0.3 * xx / w], -1)
     img = alpha[..., None] * fg + (1.0 - alpha[..., None]) * bg
     img += np.random.default_rng(seed).normal(0.0, 0.002, img.shape)
@@ -80,8 +82,9 @@ def veil_hair_scene(shift: tuple[int, int], h: int = 160, w: int = 200, seed: in
     dist = np.hypot(yy - cy, xx - cx)
     body = smoothstep((r - dist) / 2.0 + 0.5)
     ellipse = ((xx - cx) / (0.85 * r)) ** 2 + ((yy - cy - 0.85 * r) / (0.4 * r)) ** 2
-    veil = smoothstep((1.0 - ellipse) * 6 + 0.5) * (0.3 + 0.3 * np.clip(
-        (xx - cx + 0.85 * r) / (1.7 * r), 0.0, 1.0))
+    veil = smoothstep((1.0 - ellipse) * 6 + 0.5) * (
+        0.3 + 0.3 * np.clip((xx - cx + 0.85 * r) / (1.7 * r), 0.0, 1.0)
+    )
     s = 4  # strands drawn 1 px wide at 4x, then box-averaged
     canvas = np.zeros((h * s, w * s), np.uint8)
     for k in range(14):
@@ -90,8 +93,9 @@ def veil_hair_scene(shift: tuple[int, int], h: int = 160, w: int = 200, seed: in
         length = r * (0.45 + 0.25 * rng.random())
         x1 = x0 + length * np.cos(a + 0.2 * rng.standard_normal())
         y1 = y0 + length * np.sin(a)
-        cv2.line(canvas, (int(x0 * s), int(y0 * s)), (int(x1 * s), int(y1 * s)), 255, 1,
-                 cv2.LINE_AA)
+        cv2.line(
+            canvas, (int(x0 * s), int(y0 * s)), (int(x1 * s), int(y1 * s)), 255, 1, cv2.LINE_AA
+        )
     hair = cv2.resize(canvas.astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)
     solid = np.maximum(body, hair)
     veil_a = (1.0 - solid) * veil
@@ -101,12 +105,16 @@ def veil_hair_scene(shift: tuple[int, int], h: int = 160, w: int = 200, seed: in
     skin = np.stack([0.75 + 0.08 * np.sin(xx / 9), 0.35 + 0.05 * np.cos(yy / 7), 0.3 + 0 * xx], -1)
     skin = (1.0 - rim) * skin + rim * hair_colour
     solid_colour = (body[..., None] * skin + hair[..., None] * hair_colour) / np.maximum(
-        body + hair, 1e-6)[..., None]
+        body + hair, 1e-6
+    )[..., None]
     bg = np.stack([0.2 + 0.3 * xx / w, 0.45 + 0.15 * np.sin(yy / h * 5), 0.55 - 0.2 * xx / w], -1)
-    bg[int(0.1 * h):int(0.5 * h), int(0.05 * w):int(0.22 * w)] = [0.55, 0.5, 0.2]
-    bg[:, int(0.8 * w):int(0.83 * w)] = [0.1, 0.1, 0.12]
-    img = (solid[..., None] * solid_colour + veil_a[..., None] * np.array([0.8, 0.9, 1.0])
-           + (1.0 - alpha[..., None]) * bg)
+    bg[int(0.1 * h) : int(0.5 * h), int(0.05 * w) : int(0.22 * w)] = [0.55, 0.5, 0.2]
+    bg[:, int(0.8 * w) : int(0.83 * w)] = [0.1, 0.1, 0.12]
+    img = (
+        solid[..., None] * solid_colour
+        + veil_a[..., None] * np.array([0.8, 0.9, 1.0])
+        + (1.0 - alpha[..., None]) * bg
+    )
     img += rng.normal(0.0, 0.003, img.shape)
     guidance = guidance_from(alpha, grow=3, shift=shift)
     m = guidance > 0.5
@@ -187,8 +195,9 @@ def test_demo_like_frame_with_a_shifted_mask(seed):
     frame = render_frame(ShotSpec(width=480, height=270, frames=3, seed=seed), 1)
     image = to_display(frame.image).astype(np.float32)
     move = np.float32([[1, 0, -3], [0, 1, 2]])
-    guidance = cv2.warpAffine(frame.mask.astype(np.uint8), move, (480, 270),
-                              flags=cv2.INTER_NEAREST).astype(np.float32)
+    guidance = cv2.warpAffine(
+        frame.mask.astype(np.uint8), move, (480, 270), flags=cv2.INTER_NEAREST
+    ).astype(np.float32)
     alpha, _ = matte_classical(image, guidance)
     narrow, _ = matte_classical(image, guidance, NARROW)
     assert sad(alpha, frame.alpha) < 0.6 * sad(guidance, frame.alpha)
@@ -335,6 +344,24 @@ def test_config_is_validated():
     with pytest.raises(ConfigError, match="geodesic, band"):
         ClassicalMatteConfig(trimap="colour")
     assert ClassicalMatteConfig(min_band="5").min_band == 5  # type: ignore[arg-type]
+
+
+def test_input_in_range_is_used_as_given_and_out_of_range_is_clipped():
+    """A display image already in [0,1] is not copied (nor changed); one outside is clipped
+    into a copy, with a warning, leaving the caller's array as it was."""
+    import warnings
+
+    from vfxmatte.matte.classical import _check_inputs
+
+    image = np.random.default_rng(0).uniform(0.0, 1.0, (8, 9, 3)).astype(np.float32)
+    guide = np.zeros((8, 9), np.float32)
+    img, _ = _check_inputs(image, guide)
+    assert img is image
+    bright = image * np.float32(2.0)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        clipped, _ = _check_inputs(bright, guide)
+    assert clipped.max() == 1.0 and bright.max() > 1.0
 
 
 @pytest.mark.parametrize("seed", [2**30 + 6, 2**30 + 7])

@@ -191,14 +191,40 @@ def estimate_foreground_background_multilevel(
     band = ~(opaque | clear)[..., 0]
     if not band.any():
         return foreground, background
+    solve_band(
+        image, alpha, cfg, solve_regions(band, cfg), foreground,
+        background=background, ceiling=ceiling, solved_clear=solved_clear,
+    )  # fmt: skip
+    return foreground, background
+
+
+def solve_band(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    cfg: MultilevelConfig,
+    regions: list[tuple[Slices, Slices]],
+    foreground: np.ndarray,
+    *,
+    background: np.ndarray | None = None,
+    ceiling: np.ndarray | None = None,
+    solved_clear: np.ndarray | None = None,
+) -> None:
+    """Solve the ``(crop, core)`` regions and write the band pixels of their cores.
+
+    The arrays are checked ones (:func:`_checked_inputs`) in one set of coordinates,
+    which may be a part of the frame (a caller that works on a box around the band):
+    ``regions`` are given in those coordinates, ``foreground`` (and ``background``,
+    ``solved_clear`` where given) are filled in place, pixels outside the band keep
+    their values. Each crop's result depends on the crop only, so solving the frame's
+    regions in a box that holds them gives the frame's numbers.
+    """
+    eps = cfg.alpha_epsilon
     solve = _load_solver()
-    regions = _solve_regions(band, cfg)
     logger.debug(
-        "multilevel: %d band pixels of %d; %d crop(s) covering %d pixels",
-        int(np.count_nonzero(band)),
-        band.size,
+        "multilevel: %d crop(s) covering %d pixels of %d",
         len(regions),
         sum(area(crop) for crop, _ in regions),
+        alpha.size,
     )
     with _single_threaded_numba():
         for crop, core in regions:
@@ -206,17 +232,20 @@ def estimate_foreground_background_multilevel(
                 solve, image[crop], alpha[crop], cfg, None if ceiling is None else ceiling[crop]
             )
             local = relative(core, crop)
+            a_core = alpha[core]
+            clear = (a_core <= eps)[..., None]
             # Pixels of the core outside the band keep their exact values.
-            unknown = ~(opaque[core] | clear[core])
+            unknown = ~((a_core >= 1.0 - eps)[..., None] | clear)
             np.copyto(foreground[core], f_crop[local], where=unknown)
-            np.copyto(background[core], b_crop[local], where=unknown)
+            if background is not None:
+                np.copyto(background[core], b_crop[local], where=unknown)
             if solved_clear is not None:
-                np.copyto(solved_clear[core], f_crop[local], where=clear[core])
-    return foreground, background
+                np.copyto(solved_clear[core], f_crop[local], where=clear)
 
 
-def _solve_regions(band: np.ndarray, cfg: MultilevelConfig) -> list[tuple[Slices, Slices]]:
-    """``(crop, core)`` pairs to solve: the band crops, or the whole frame once."""
+def solve_regions(band: np.ndarray, cfg: MultilevelConfig) -> list[tuple[Slices, Slices]]:
+    """``(crop, core)`` pairs to solve for the ``H×W`` bool ``band``: the band crops, or
+    the whole frame once (when the crops would cover most of it)."""
     full = (slice(0, band.shape[0]), slice(0, band.shape[1]))
     if not cfg.band_only:
         return [(full, full)]

@@ -85,7 +85,8 @@ class ClassicalMatteConfig:
     """Options of the weight-free (classical) matte stage."""
 
     legacy: bool = param(
-        False, "Use the previous default path: the geodesic trimap (as trimap='geodesic') and "
+        False,
+        "Use the previous default path: the geodesic trimap (as trimap='geodesic') and "
         "no temporal prior, whatever trimap and temporal_weight say.",
     )
     trimap: str = param(
@@ -97,38 +98,53 @@ class ClassicalMatteConfig:
         choices=TRIMAPS,
     )
     unknown_fraction: float = param(
-        0.025, "Half-width of the unknown strip around the inferred boundary "
+        0.025,
+        "Half-width of the unknown strip around the inferred boundary "
         "(trimap='infer'), as a fraction of the object's size (at least min_band pixels).",
-        min=0.0, max=1.0,
+        min=0.0,
+        max=1.0,
     )
     colour_seed: bool = param(
-        False, "trimap='infer': start band pixels whose colour is more the certain inside's "
+        False,
+        "trimap='infer': start band pixels whose colour is more the certain inside's "
         "than the certain outside's (the mask deciding colours neither explains) as probable "
         "foreground, not all as probable background. Helps objects whose edge colour differs "
         "from their inside (a dark rim, hair of another colour); measured worse on the "
         "held-out photo shots (SAD 1.8 against 1.2).",
     )
     grow_rounds: int = param(
-        1, "trimap='infer': solve, widen the strip where alpha is still mixed on its border "
-        "(hair, veils), solve again; this many times.", min=0, max=8,
+        1,
+        "trimap='infer': solve, widen the strip where alpha is still mixed on its border "
+        "(hair, veils), solve again; this many times.",
+        min=0,
+        max=8,
     )
     grabcut_iterations: int = param(
-        3, "GrabCut iterations of trimap='infer' (colour models re-learned each time).",
-        min=1, max=20,
+        3,
+        "GrabCut iterations of trimap='infer' (colour models re-learned each time).",
+        min=1,
+        max=20,
     )
     grabcut_max_pixels: int = param(
-        250_000, "trimap='infer' segments crops larger than this at reduced resolution (the "
-        "alpha is still solved at full resolution).", min=4096, max=100_000_000,
+        250_000,
+        "trimap='infer' segments crops larger than this at reduced resolution (the "
+        "alpha is still solved at full resolution).",
+        min=4096,
+        max=100_000_000,
     )
     band_fraction: float = param(
-        0.2, "How far inside the mask's edge the band reaches, as a fraction of the object's "
+        0.2,
+        "How far inside the mask's edge the band reaches, as a fraction of the object's "
         "size (covers a mask that is too large, or that covers a translucent region).",
-        min=0.001, max=1.0,
+        min=0.001,
+        max=1.0,
     )
     outer_fraction: float = param(
-        0.15, "How far outside the mask's edge the band reaches, as a fraction of the "
+        0.15,
+        "How far outside the mask's edge the band reaches, as a fraction of the "
         "object's size (covers a mask that is too small, and hair beyond it).",
-        min=0.001, max=1.0,
+        min=0.001,
+        max=1.0,
     )
     band_mode: str = param(
         "bbox",
@@ -138,55 +154,80 @@ class ClassicalMatteConfig:
     )
     min_band: int = param(3, "Shortest reach of the band on either side, pixels.", min=1, max=1024)
     max_band: int = param(
-        256, "Longest reach of the band on either side, pixels (before any reduction of "
-        "resolution by max_crop_pixels).", min=1, max=1024,
+        256,
+        "Longest reach of the band on either side, pixels (before any reduction of "
+        "resolution by max_crop_pixels).",
+        min=1,
+        max=1024,
     )
     threshold: float = param(0.5, "Guidance values above this are foreground.", min=0.0, max=1.0)
     edge_threshold: float = param(
-        0.004, "Smallest colour step between neighbouring pixels (display units) that counts "
-        "as an edge in the geodesic trimap.", min=0.0, max=1.0,
+        0.004,
+        "Smallest colour step between neighbouring pixels (display units) that counts "
+        "as an edge in the geodesic trimap.",
+        min=0.0,
+        max=1.0,
     )
     texture_factor: float = param(
-        3.0, "Colour steps up to this multiple of the band's median step count as texture or "
-        "shading, not as edges, in the geodesic trimap.", min=0.0, max=100.0,
+        3.0,
+        "Colour steps up to this multiple of the band's median step count as texture or "
+        "shading, not as edges, in the geodesic trimap.",
+        min=0.0,
+        max=100.0,
     )
     min_edge: float = param(
-        0.03, "A band pixel that less total edge contrast than this separates from one side "
+        0.03,
+        "A band pixel that less total edge contrast than this separates from one side "
         "(and less than from the other) is that side's, in the geodesic trimap.",
-        min=0.0, max=10.0,
+        min=0.0,
+        max=10.0,
     )
     certainty: float = param(
-        0.85, "Geodesic foreground probability (or its complement) from which a band pixel is "
+        0.85,
+        "Geodesic foreground probability (or its complement) from which a band pixel is "
         "known rather than unknown; higher leaves more pixels to the solver.",
-        min=0.5, max=1.0,
+        min=0.5,
+        max=1.0,
     )
     mask_trust: float = param(
-        0.1, "Geodesic penalty per band reach of distance on the wrong side of the mask's edge: "
-        "how much the mask's position counts against the image's edges.", min=0.0, max=10.0,
+        0.1,
+        "Geodesic penalty per band reach of distance on the wrong side of the mask's edge: "
+        "how much the mask's position counts against the image's edges.",
+        min=0.0,
+        max=10.0,
     )
     length_cost: float = param(
-        0.02, "Geodesic cost of a path as long as the band's mean reach: the farther a pixel "
-        "from one side, the less likely it is that side's.", min=0.0, max=10.0,
+        0.02,
+        "Geodesic cost of a path as long as the band's mean reach: the farther a pixel "
+        "from one side, the less likely it is that side's.",
+        min=0.0,
+        max=10.0,
     )
     unknown_grow: int = param(
         1, "Dilation of the unknown pixels of the geodesic trimap, pixels.", min=0, max=64
     )
     prior_weight: float = param(
-        1e-3, "Weight of the prior alpha as a data term against the matting Laplacian (the "
+        1e-3,
+        "Weight of the prior alpha as a data term against the matting Laplacian (the "
         "prior is the inferred segmentation for trimap='infer', the mean of the geodesic "
         "probability and the mask for 'geodesic', the mask for 'band'); decides flat "
         "translucent regions. 0: pure closed-form.",
-        min=0.0, max=10.0,
+        min=0.0,
+        max=10.0,
     )
     temporal_weight: float = param(
-        0.0, "Weight of the previous frame's alpha, warped by optical flow, as a data term "
+        0.0,
+        "Weight of the previous frame's alpha, warped by optical flow, as a data term "
         "where the warped frame matches this one (trimap='infer'); steadies unchanged "
         "regions. 0 (the default): frames are matted independently, so a resumed, chunked "
         "or farm run gives exactly the frames of an uninterrupted one; above 0 each frame "
-        "depends on every frame before it in its run.", min=0.0, max=10.0,
+        "depends on every frame before it in its run.",
+        min=0.0,
+        max=10.0,
     )
     solver: str = param(
-        "cf", "Alpha solver in the band: 'cf', closed-form matting (Levin et al. 2008).",
+        "cf",
+        "Alpha solver in the band: 'cf', closed-form matting (Levin et al. 2008).",
         choices=("cf",),
     )
     preconditioner: str = param(
@@ -199,16 +240,20 @@ class ClassicalMatteConfig:
         1e-5,
         "Regularisation of the colour-line model (epsilon of Levin et al. eq. 12); larger gives "
         "smoother alpha and faster convergence.",
-        min=1e-10, max=1.0,
+        min=1e-10,
+        max=1.0,
     )
     max_crop_pixels: int = param(
         500_000,
         "Crops around the band larger than this are processed at reduced resolution.",
-        min=4096, max=100_000_000,
+        min=4096,
+        max=100_000_000,
     )
     cg_tolerance: float = param(
-        1e-5, "Conjugate-gradient stop: residual relative to the right-hand side.",
-        min=1e-12, max=0.1,
+        1e-5,
+        "Conjugate-gradient stop: residual relative to the right-hand side.",
+        min=1e-12,
+        max=0.1,
     )
     cg_max_iterations: int = param(
         5000, "Conjugate-gradient iteration cap per crop.", min=1, max=1_000_000
@@ -243,8 +288,9 @@ class ClassicalMatte:
         if not self._uses_temporal:
             return matte_classical(image, guidance, self.config)
         img, guide = _check_inputs(image, guidance)
-        alpha, confidence, _ = _run(img, guide, self.config, solve=True,
-                                    temporal=self._temporal.prior(img))
+        alpha, confidence, _ = _run(
+            img, guide, self.config, solve=True, temporal=self._temporal.prior(img)
+        )
         self._temporal.update(img, alpha)
         return alpha, confidence
 
@@ -312,7 +358,11 @@ class _Reach(NamedTuple):
 
 
 def _run(
-    image: Any, guidance: Any, config: ClassicalMatteConfig | None, *, solve: bool,
+    image: Any,
+    guidance: Any,
+    config: ClassicalMatteConfig | None,
+    *,
+    solve: bool,
     temporal: TemporalPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(alpha, confidence, trimap)`` of the frame; alpha and confidence only if ``solve``.
@@ -324,11 +374,21 @@ def _run(
     img, guide = _check_inputs(image, guidance)
     _require(cfg)
     binary = guide > cfg.threshold
-    inner, outer = band_radii(binary, inner_fraction=cfg.band_fraction,
-                              outer_fraction=cfg.outer_fraction, band_mode=cfg.band_mode,
-                              min_band=cfg.min_band, max_band=cfg.max_band)
-    width = band_kernel_size(binary, band_fraction=cfg.unknown_fraction, band_mode=cfg.band_mode,
-                             min_band=cfg.min_band, max_band=cfg.max_band)
+    inner, outer = band_radii(
+        binary,
+        inner_fraction=cfg.band_fraction,
+        outer_fraction=cfg.outer_fraction,
+        band_mode=cfg.band_mode,
+        min_band=cfg.min_band,
+        max_band=cfg.max_band,
+    )
+    width = band_kernel_size(
+        binary,
+        band_fraction=cfg.unknown_fraction,
+        band_mode=cfg.band_mode,
+        min_band=cfg.min_band,
+        max_band=cfg.max_band,
+    )
     reach = _Reach(inner, outer, width)
     region = search_band(binary, inner, outer)
     trimap = region.fg.astype(np.float32)  # outside the crops: certain fg or certain bg
@@ -342,14 +402,18 @@ def _run(
     for crop in band_bbox(trimap, pad, merge_gap=pad):
         t0 = time.perf_counter()
         prior_c = None if temporal is None else temporal.crop(crop.slices)
-        a_c, tri_c = _matte_crop(img[crop.slices], binary[crop.slices], reach, cfg, solve,
-                                 prior_c)
+        a_c, tri_c = _matte_crop(img[crop.slices], binary[crop.slices], reach, cfg, solve, prior_c)
         trimap[crop.slices] = tri_c
         if solve:
             alpha[crop.slices] = a_c
             confidence[crop.slices] = confidence_map(a_c, tri_c, radius)
-        logger.debug("classical: crop %s (%d px, %d unknown) in %.3f s", crop, crop.size,
-                     int(np.count_nonzero(tri_c == UNKNOWN)), time.perf_counter() - t0)
+        logger.debug(
+            "classical: crop %s (%d px, %d unknown) in %.3f s",
+            crop,
+            crop.size,
+            int(np.count_nonzero(tri_c == UNKNOWN)),
+            time.perf_counter() - t0,
+        )
     return alpha, confidence, trimap
 
 
@@ -361,8 +425,12 @@ def _effective(cfg: ClassicalMatteConfig) -> ClassicalMatteConfig:
 
 
 def _matte_crop(
-    image: np.ndarray, binary: np.ndarray, reach: _Reach,
-    cfg: ClassicalMatteConfig, solve: bool, temporal: WarpedPrior | None = None,
+    image: np.ndarray,
+    binary: np.ndarray,
+    reach: _Reach,
+    cfg: ClassicalMatteConfig,
+    solve: bool,
+    temporal: WarpedPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop (HxW float32), downscaled first when too large.
 
@@ -393,8 +461,12 @@ def _matte_crop(
 
 
 def _matte_full(
-    image: np.ndarray, binary: np.ndarray, reach: _Reach,
-    cfg: ClassicalMatteConfig, solve: bool, temporal: WarpedPrior | None = None,
+    image: np.ndarray,
+    binary: np.ndarray,
+    reach: _Reach,
+    cfg: ClassicalMatteConfig,
+    solve: bool,
+    temporal: WarpedPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop at its own resolution."""
     inner, outer = reach.inner, reach.outer
@@ -402,9 +474,17 @@ def _matte_full(
         return _matte_inferred(image, binary, reach, cfg, solve, temporal)
     if cfg.trimap == "geodesic":
         trimap, prior = trimap_geodesic(
-            image, binary, inner=inner, outer=outer, edge_threshold=cfg.edge_threshold,
-            texture_factor=cfg.texture_factor, min_edge=cfg.min_edge, certainty=cfg.certainty,
-            mask_trust=cfg.mask_trust, length_cost=cfg.length_cost, grow=cfg.unknown_grow,
+            image,
+            binary,
+            inner=inner,
+            outer=outer,
+            edge_threshold=cfg.edge_threshold,
+            texture_factor=cfg.texture_factor,
+            min_edge=cfg.min_edge,
+            certainty=cfg.certainty,
+            mask_trust=cfg.mask_trust,
+            length_cost=cfg.length_cost,
+            grow=cfg.unknown_grow,
         )
     else:
         region = search_band(binary, inner, outer)
@@ -414,22 +494,38 @@ def _matte_full(
     if not solve:
         return trimap, trimap
     alpha = estimate_alpha_cf_band(
-        image, trimap, epsilon=cfg.epsilon, preconditioner=cfg.preconditioner,
-        rtol=cfg.cg_tolerance, max_iterations=cfg.cg_max_iterations,
-        prior=prior, prior_weight=cfg.prior_weight,
+        image,
+        trimap,
+        epsilon=cfg.epsilon,
+        preconditioner=cfg.preconditioner,
+        rtol=cfg.cg_tolerance,
+        max_iterations=cfg.cg_max_iterations,
+        prior=prior,
+        prior_weight=cfg.prior_weight,
     )
     return alpha, trimap
 
 
 def _matte_inferred(
-    image: np.ndarray, binary: np.ndarray, reach: _Reach,
-    cfg: ClassicalMatteConfig, solve: bool, temporal: WarpedPrior | None,
+    image: np.ndarray,
+    binary: np.ndarray,
+    reach: _Reach,
+    cfg: ClassicalMatteConfig,
+    solve: bool,
+    temporal: WarpedPrior | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, trimap)`` of one crop with the inferred trimap (:mod:`.infer`)."""
-    inferred = infer_trimap(image, binary, inner=reach.inner, outer=reach.outer,
-                            width=reach.width, iterations=cfg.grabcut_iterations,
-                            max_pixels=cfg.grabcut_max_pixels, colour_seed=cfg.colour_seed,
-                            ambiguity=1.5 if cfg.colour_seed else 0.0)
+    inferred = infer_trimap(
+        image,
+        binary,
+        inner=reach.inner,
+        outer=reach.outer,
+        width=reach.width,
+        iterations=cfg.grabcut_iterations,
+        max_pixels=cfg.grabcut_max_pixels,
+        colour_seed=cfg.colour_seed,
+        ambiguity=1.5 if cfg.colour_seed else 0.0,
+    )
     trimap = inferred.trimap
     if not solve:
         return trimap, trimap
@@ -444,12 +540,20 @@ def _matte_inferred(
     target = np.divide(target, weight, out=np.zeros_like(target), where=weight > 0)
     for round_ in range(cfg.grow_rounds + 1):
         alpha = estimate_alpha_cf_band(
-            image, trimap, epsilon=cfg.epsilon, preconditioner=cfg.preconditioner,
-            rtol=cfg.cg_tolerance, max_iterations=cfg.cg_max_iterations,
-            prior=target, prior_weight=weight,
+            image,
+            trimap,
+            epsilon=cfg.epsilon,
+            preconditioner=cfg.preconditioner,
+            rtol=cfg.cg_tolerance,
+            max_iterations=cfg.cg_max_iterations,
+            prior=target,
+            prior_weight=weight,
         )
-        wider = None if round_ == cfg.grow_rounds else grow_unknown(
-            trimap, alpha, inferred.region, reach.width)
+        wider = (
+            None
+            if round_ == cfg.grow_rounds
+            else grow_unknown(trimap, alpha, inferred.region, reach.width)
+        )
         if wider is None:
             break
         trimap = wider
@@ -460,21 +564,29 @@ def _check_inputs(image: Any, guidance: Any) -> tuple[np.ndarray, np.ndarray]:
     img = np.asarray(image)
     guide = np.asarray(guidance)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise InputError(f"image must be HxWx3 RGB; got shape {img.shape}. "
-                         "Drop alpha/extra channels or stack a grey image to 3 channels.")
+        raise InputError(
+            f"image must be HxWx3 RGB; got shape {img.shape}. "
+            "Drop alpha/extra channels or stack a grey image to 3 channels."
+        )
     if img.dtype.kind != "f":
-        raise InputError(f"image must be float in [0,1]; got dtype {img.dtype}. "
-                         "Convert with image.astype(np.float32) / 255 for 8-bit data.")
+        raise InputError(
+            f"image must be float in [0,1]; got dtype {img.dtype}. "
+            "Convert with image.astype(np.float32) / 255 for 8-bit data."
+        )
     if guide.ndim == 3 and guide.shape[2] == 1:
         guide = guide[:, :, 0]
     if guide.shape != img.shape[:2]:
-        raise InputError(f"guidance must be HxW matching image {img.shape} (HxWx3); "
-                         f"got guidance shape {guide.shape}. Resize the mask to the frame.")
+        raise InputError(
+            f"guidance must be HxW matching image {img.shape} (HxWx3); "
+            f"got guidance shape {guide.shape}. Resize the mask to the frame."
+        )
     if guide.dtype != bool and guide.dtype.kind not in "fiu":
         raise InputError(f"guidance must be float or bool; got dtype {guide.dtype}.")
     if not np.isfinite(img).all():
-        raise InputError("image contains NaN or infinite values; fix the plate or its "
-                         "colour conversion before matting.")
+        raise InputError(
+            "image contains NaN or infinite values; fix the plate or its "
+            "colour conversion before matting."
+        )
     if guide.dtype.kind == "f" and not np.isfinite(guide).all():
         raise InputError("guidance contains NaN or infinite values.")
     lo, hi = float(img.min()), float(img.max())
@@ -482,10 +594,12 @@ def _check_inputs(image: Any, guidance: Any) -> tuple[np.ndarray, np.ndarray]:
         warnings.warn(
             f"image values span [{lo:.3g}, {hi:.3g}], outside the display range [0,1]; they "
             "are clipped. Convert scene-linear plates to display sRGB before matting.",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning,
+            stacklevel=3,
         )
-    img = np.clip(img, 0.0, 1.0).astype(np.float32, copy=False)
-    return img, guide.astype(np.float32, copy=False)
+    if lo < 0.0 or hi > 1.0:  # a display image already in [0,1] needs no clipped copy
+        img = np.clip(img, 0.0, 1.0)
+    return img.astype(np.float32, copy=False), guide.astype(np.float32, copy=False)
 
 
 def _require(cfg: ClassicalMatteConfig) -> None:
