@@ -211,7 +211,7 @@ def solve_band(
 ) -> None:
     """Solve the ``(crop, core)`` regions and write the band pixels of their cores.
 
-    The arrays are checked ones (:func:`_checked_inputs`) in one set of coordinates,
+    The arrays are already checked (:func:`_checked_inputs`) and in one set of coordinates,
     which may be a part of the frame (a caller that works on a box around the band):
     ``regions`` are given in those coordinates, ``foreground`` (and ``background``,
     ``solved_clear`` where given) are filled in place, pixels outside the band keep

@@ -493,7 +493,18 @@ def _matte_full(
         prior = binary.astype(np.float32)
     if not solve:
         return trimap, trimap
-    alpha = estimate_alpha_cf_band(
+    return _solve(image, trimap, cfg, prior, cfg.prior_weight), trimap
+
+
+def _solve(
+    image: np.ndarray,
+    trimap: np.ndarray,
+    cfg: ClassicalMatteConfig,
+    prior: np.ndarray,
+    weight: float | np.ndarray,
+) -> np.ndarray:
+    """The closed-form solve of ``trimap``'s unknown pixels with ``cfg``'s solver options."""
+    return estimate_alpha_cf_band(
         image,
         trimap,
         epsilon=cfg.epsilon,
@@ -501,9 +512,8 @@ def _matte_full(
         rtol=cfg.cg_tolerance,
         max_iterations=cfg.cg_max_iterations,
         prior=prior,
-        prior_weight=cfg.prior_weight,
+        prior_weight=weight,
     )
-    return alpha, trimap
 
 
 def _matte_inferred(
@@ -539,16 +549,7 @@ def _matte_inferred(
         target += w_t * temporal.alpha
     target = np.divide(target, weight, out=np.zeros_like(target), where=weight > 0)
     for round_ in range(cfg.grow_rounds + 1):
-        alpha = estimate_alpha_cf_band(
-            image,
-            trimap,
-            epsilon=cfg.epsilon,
-            preconditioner=cfg.preconditioner,
-            rtol=cfg.cg_tolerance,
-            max_iterations=cfg.cg_max_iterations,
-            prior=target,
-            prior_weight=weight,
-        )
+        alpha = _solve(image, trimap, cfg, target, weight)
         wider = (
             None
             if round_ == cfg.grow_rounds

@@ -203,9 +203,9 @@ def _pinholes(m8: np.ndarray, inner: int) -> tuple[np.ndarray, np.ndarray]:
     each one would reach ``inner`` into the object, and a few of them (a
     propagated mask where two objects meet, a keyed mask's speckle) join into a
     band across a whole part of the object that the segmentation may then give to
-    the background. Instead the hole and a ring as wide as its own radius (2 px at
-    least, ``inner`` at most) are band: the hole can still come out as background,
-    the object around it cannot.
+    the background. Instead the hole and a ring of its own radius plus 2 px
+    (``inner`` at most) are band: the hole can still come out as background, the
+    object around it cannot.
     """
     n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - m8, connectivity=4)
     x, y, w, h, area = (stats[:, k] for k in range(5))
@@ -216,8 +216,8 @@ def _pinholes(m8: np.ndarray, inner: int) -> tuple[np.ndarray, np.ndarray]:
         return m8, np.zeros(m8.shape, bool)
     holes = small[labels]
     radius = np.sqrt(area / math.pi) + 2.0
-    reach = np.where(holes, 0.0, cv2.distanceTransform((~holes).view(np.uint8), cv2.DIST_L2, 5))
-    # nearest hole's ring radius: dilate the per-pixel radius of hole pixels by the largest ring
+    reach = cv2.distanceTransform((~holes).view(np.uint8), cv2.DIST_L2, 5)  # 0 on holes
+    # Each pixel's ring radius: the largest of the holes within the widest ring of it.
     near = np.zeros(m8.shape, np.float32)
     near[holes] = np.minimum(radius[labels[holes]], inner)
     near = cv2.dilate(near, _ellipse(2 * int(min(radius[small].max(), inner)) + 1))
